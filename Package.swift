@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Streamgate: Kafka topics and keys as WebSocket streaming APIs.
+///
+/// Dependencies point one way: the host (`streamgate`) uses the built-in plugins
+/// and the C hot path (`CFanout`); plugins see only the plugin API, which lives
+/// in its own package with a dynamic product so that plugins loaded at run time
+/// share one copy of its types with the host.
+let package = Package(
+    name: "streamgate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "streamgate", targets: ["streamgate"]),
+    ],
+    dependencies: [
+        .package(path: "plugins/StreamgatePluginAPI"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "CFanout",
+            path: "Sources/CFanout",
+            cSettings: [
+                .define("_GNU_SOURCE"),
+                // The hot path is always optimised, even in debug builds.
+                .unsafeFlags(["-O2", "-fno-omit-frame-pointer"]),
+            ],
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("pthread")]
+        ),
+        .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka"),
+        .target(
+            name: "StreamgatePlugins",
+            dependencies: [
+                .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
+                "CRdKafka",
+            ],
+            path: "Sources/Plugins"
+        ),
+        .executableTarget(
+            name: "streamgate",
+            dependencies: [
+                "CFanout",
+                "StreamgatePlugins",
+                .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Host"
+        ),
+        .testTarget(name: "CFanoutTests", dependencies: ["CFanout"], path: "Tests/CFanoutTests"),
+        .testTarget(
+            name: "HostTests",
+            dependencies: [
+                "streamgate",
+                "StreamgatePlugins",
+                .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
+            ],
+            path: "Tests/HostTests"
+        ),
+    ]
+)

@@ -1,0 +1,664 @@
+/*
+ * conn.c — one connection's life on its loop thread: the HTTP upgrade, the
+ * RFC 6455 frame reader, the output queue, and the close handshake.
+ *
+ * Input is read into the loop's shared buffer and parsed in place; only the
+ * tail of an incomplete request head or frame is copied into the connection,
+ * so an idle connection holds no buffers. Output is a ring of refcounted
+ * frames; the same frame may sit in thousands of rings at once.
+ *
+ * States: HTTP -> OPEN -> (CLOSING) -> DRAINING -> DEAD. A connection that
+ * must end flushes what it owes (an HTTP error or a close frame), shuts down
+ * its write side, and reads until the peer closes or the close timeout hits,
+ * so the peer always sees our last bytes instead of a reset.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READS_PER_TURN 8
+#define IDLE_BUFFER_KEEP 4096
+
+/* ---------------------------------------------------------- lifecycle -- */
+
+void conn_set_deadline(cf_conn *c, uint64_t deadline_ms) {
+    cf_loop *loop = c->loop;
+    bool listed = c->deadline_ms != 0;
+    c->deadline_ms = deadline_ms;
+    if (deadline_ms && !listed) {
+        c->timer_prev = NULL;
+        c->timer_next = loop->timer_list;
+        if (loop->timer_list) loop->timer_list->timer_prev = c;
+        loop->timer_list = c;
+    } else if (!deadline_ms && listed) {
+        if (c->timer_prev) c->timer_prev->timer_next = c->timer_next;
+        else loop->timer_list = c->timer_next;
+        if (c->timer_next) c->timer_next->timer_prev = c->timer_prev;
+        c->timer_prev = c->timer_next = NULL;
+    }
+}
+
+cf_conn *conn_create(cf_loop *loop, int fd) {
+    cf_conn *c = calloc(1, sizeof(cf_conn));
+    if (!c) return NULL;
+    c->fd = fd;
+    c->loop = loop;
+    c->state = CONN_HTTP;
+    c->kind = KIND_STREAM;
+    uint32_t generation = ++loop->next_generation & 0xFFFFFFu;
+    c->id = ((uint64_t)loop->index << 56) | ((uint64_t)generation << 32) | (uint32_t)fd;
+    loop->conns[fd] = c;
+    loop->conn_count++;
+    __atomic_store_n(&loop->stats.connections_open, loop->conn_count, __ATOMIC_RELAXED);
+    conn_set_deadline(c, now_ms() + loop->server->config.handshake_timeout_ms);
+    return c;
+}
+
+static void mark_write(cf_conn *c) {
+    if (c->write_listed) return;
+    c->write_listed = true;
+    c->next_write = c->loop->write_list;
+    c->loop->write_list = c;
+}
+
+static void release_output(cf_conn *c, bool keep_partial_head) {
+    out_queue *q = &c->out;
+    uint32_t keep = (keep_partial_head && q->count > 0 && q->head_offset > 0) ? 1 : 0;
+    for (uint32_t i = keep; i < q->count; i++) {
+        cf_frame *f = q->frames[(q->head + i) & (q->capacity - 1)];
+        q->bytes -= f->length - (i == 0 ? q->head_offset : 0);
+        cf_frame_release(f);
+    }
+    q->count = keep;
+    if (!keep) {
+        q->head = 0;
+        q->head_offset = 0;
+        q->bytes = 0;
+    }
+}
+
+void conn_destroy(cf_conn *c, uint16_t code) {
+    if (c->state == CONN_DEAD) return;
+    cf_loop *loop = c->loop;
+    c->state = CONN_DEAD;
+    endpoints_unsubscribe_all(&loop->endpoints, c);
+    release_output(c, false);
+    free(c->out.frames);
+    c->out.frames = NULL;
+    free(c->in);
+    c->in = NULL;
+    free(c->message);
+    c->message = NULL;
+    conn_set_deadline(c, 0);
+    close(c->fd);
+    loop->conns[c->fd] = NULL;
+    loop->conn_count--;
+    __atomic_store_n(&loop->stats.connections_open, loop->conn_count, __ATOMIC_RELAXED);
+    c->next_dead = loop->dead_list;
+    loop->dead_list = c;
+    if (c->opened) {
+        cf_callbacks *cb = &loop->server->callbacks;
+        if (cb->on_close) cb->on_close(cb->context, c->id, code);
+    }
+}
+
+void conn_free(cf_conn *c) { free(c); }
+
+/* ------------------------------------------------------------- output -- */
+
+static void enqueue_owned(cf_conn *c, cf_frame *f);
+
+static size_t output_limit(const cf_conn *c) {
+    const cf_server_config *cfg = &c->loop->server->config;
+    return c->kind == KIND_ECHO ? cfg->echo_max_message_bytes * 2 + cfg->max_output_bytes
+                                : cfg->max_output_bytes;
+}
+
+/* Sends close, moves to DRAINING: write side shut after the flush. */
+static void close_and_drain(cf_conn *c, uint16_t code, const char *reason) {
+    cf_frame *f = frame_create_close(code, reason);
+    if (f) enqueue_owned(c, f);
+    c->close_code = code;
+    c->state = CONN_DRAINING;
+    c->shutdown_after_flush = true;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    mark_write(c);
+}
+
+/* Fails the WebSocket connection (RFC 6455 7.1.7) on a protocol error. */
+static void conn_fail(cf_conn *c, uint16_t code, const char *reason) {
+    STAT_ADD(c->loop, protocol_errors, 1);
+    close_and_drain(c, code, reason);
+}
+
+static void slow_consumer(cf_conn *c) {
+    STAT_ADD(c->loop, slow_consumer_closes, 1);
+    /* Nothing queued can reach the client in time: drop it (but finish a
+     * partly written frame, or the stream would be corrupt), then close. */
+    release_output(c, true);
+    cf_frame *f = frame_create_close(CF_CLOSE_POLICY_VIOLATION, "slow consumer: output queue over limit");
+    if (f) enqueue_owned(c, f);
+    c->close_code = CF_CLOSE_POLICY_VIOLATION;
+    c->state = CONN_CLOSING;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+}
+
+static bool queue_push(out_queue *q, cf_frame *f) {
+    if (q->count == q->capacity) {
+        uint32_t cap = q->capacity ? q->capacity * 2 : 4;
+        cf_frame **a = malloc(cap * sizeof(cf_frame *));
+        if (!a) return false;
+        for (uint32_t i = 0; i < q->count; i++) a[i] = q->frames[(q->head + i) & (q->capacity - 1)];
+        free(q->frames);
+        q->frames = a;
+        q->capacity = cap;
+        q->head = 0;
+    }
+    q->frames[(q->head + q->count) & (q->capacity - 1)] = f;
+    q->count++;
+    q->bytes += f->length;
+    return true;
+}
+
+/* Queues a frame the connection already owns a reference to. Control frames
+ * and handshake bytes bypass the slow-consumer cap. */
+static void enqueue_owned(cf_conn *c, cf_frame *f) {
+    if (!queue_push(&c->out, f)) {
+        cf_frame_release(f);
+        conn_destroy(c, 1006);
+        return;
+    }
+    mark_write(c);
+}
+
+void conn_enqueue(cf_conn *c, cf_frame *frame) {
+    if (c->out.bytes + frame->length > output_limit(c)) {
+        slow_consumer(c);
+        mark_write(c);
+        return;
+    }
+    enqueue_owned(c, cf_frame_retain(frame));
+}
+
+static void set_epollout(cf_conn *c, bool on) {
+    if (c->epollout_armed == on) return;
+    c->epollout_armed = on;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(c->loop->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Advances the queue past n written bytes, releasing finished frames. */
+static void queue_consume(out_queue *q, size_t n) {
+    q->bytes -= n;
+    while (n > 0) {
+        cf_frame *f = q->frames[q->head];
+        size_t left = f->length - q->head_offset;
+        if (n < left) {
+            q->head_offset += n;
+            return;
+        }
+        n -= left;
+        cf_frame_release(f);
+        q->head = (q->head + 1) & (q->capacity - 1);
+        q->count--;
+        q->head_offset = 0;
+    }
+}
+
+void conn_flush(cf_conn *c) {
+    cf_loop *loop = c->loop;
+    out_queue *q = &c->out;
+    while (q->count > 0) {
+        int iovcnt = 0;
+        size_t total = 0;
+        for (uint32_t i = 0; i < q->count && iovcnt < IOV_MAX; i++) {
+            cf_frame *f = q->frames[(q->head + i) & (q->capacity - 1)];
+            size_t off = i == 0 ? q->head_offset : 0;
+            loop->iov[iovcnt].iov_base = f->bytes + off;
+            loop->iov[iovcnt].iov_len = f->length - off;
+            total += f->length - off;
+            iovcnt++;
+        }
+        struct msghdr msg = {.msg_iov = loop->iov, .msg_iovlen = (size_t)iovcnt};
+        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        STAT_ADD(loop, write_calls, 1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                set_epollout(c, true);
+                return;
+            }
+            conn_destroy(c, 1006);
+            return;
+        }
+        STAT_ADD(loop, bytes_written, (uint64_t)n);
+        queue_consume(q, (size_t)n);
+        if ((size_t)n < total) {
+            set_epollout(c, true);
+            return;
+        }
+    }
+    set_epollout(c, false);
+    if (q->capacity > 16) {
+        free(q->frames);
+        q->frames = NULL;
+        q->capacity = 0;
+        q->head = 0;
+    }
+    if (c->shutdown_after_flush) {
+        c->shutdown_after_flush = false;
+        shutdown(c->fd, SHUT_WR);
+    }
+}
+
+void conn_on_writable(cf_conn *c) { mark_write(c); }
+
+void conn_close(cf_conn *c, uint16_t code, const char *reason) {
+    if (c->state != CONN_OPEN) return;
+    cf_frame *f = frame_create_close(code, reason);
+    if (f) enqueue_owned(c, f);
+    c->close_code = code;
+    c->state = CONN_CLOSING;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+}
+
+void conn_on_timeout(cf_conn *c) {
+    if (c->state == CONN_HTTP) STAT_ADD(c->loop, handshakes_rejected, 1);
+    conn_destroy(c, c->close_code ? c->close_code : 1006);
+}
+
+/* ----------------------------------------------------------- handshake -- */
+
+static const char *status_text(int status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 414: return "URI Too Long";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Error";
+    }
+}
+
+static void enqueue_text(cf_conn *c, const char *text, size_t length) {
+    cf_frame *f = frame_create_raw(length);
+    if (!f) {
+        conn_destroy(c, 1006);
+        return;
+    }
+    memcpy(f->bytes, text, length);
+    enqueue_owned(c, f);
+}
+
+/* Answers a request that is not a usable upgrade, then closes. */
+static void respond_error(cf_conn *c, int status, const char *why) {
+    STAT_ADD(c->loop, handshakes_rejected, 1);
+    char buf[1024];
+    const char *extra = status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                      : status == 405 ? "Allow: GET\r\n" : "";
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
+                     status, status_text(status), strlen(why) + 1, extra, why);
+    enqueue_text(c, buf, (size_t)n);
+    if (c->state == CONN_DEAD) return;
+    c->state = CONN_DRAINING;
+    c->shutdown_after_flush = true;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+}
+
+/* GET /readyz: 200 once the host says it serves traffic, 503 before. */
+static void respond_readiness(cf_conn *c, int ready) {
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
+                             "Cache-Control: no-store\r\nConnection: close\r\n\r\nready\n";
+    static const char wait[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 10\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nnot ready\n";
+    if (ready) enqueue_text(c, ok, sizeof(ok) - 1);
+    else enqueue_text(c, wait, sizeof(wait) - 1);
+    if (c->state == CONN_DEAD) return;
+    c->state = CONN_DRAINING;
+    c->shutdown_after_flush = true;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+}
+
+static void peer_address(int fd, char *out, size_t size) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+static void handshake(cf_conn *c, const char *head, size_t length) {
+    cf_server *s = c->loop->server;
+    cf_http_request req;
+    cf_http_parse_request(head, length, &req);
+    if (req.status != 0) {
+        if (!req.is_upgrade && strcmp(req.method, "GET") == 0) {
+            for (size_t i = 0; i < s->static_count; i++) {
+                if (strcmp(s->statics[i].path, req.path) == 0) {
+                    enqueue_owned(c, cf_frame_retain(s->statics[i].response));
+                    if (c->state == CONN_DEAD) return;
+                    c->state = CONN_DRAINING;
+                    c->shutdown_after_flush = true;
+                    conn_set_deadline(c, now_ms() + s->config.close_timeout_ms);
+                    return;
+                }
+            }
+            if (strcmp(req.path, "/readyz") == 0) {
+                respond_readiness(c, __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE));
+                return;
+            }
+            bool known = strcmp(req.path, s->stream_path) == 0 ||
+                         (s->echo_path && strcmp(req.path, s->echo_path) == 0);
+            if (!known) {
+                respond_error(c, 404, "not found");
+                return;
+            }
+        }
+        respond_error(c, req.status, req.error);
+        return;
+    }
+    if (strcmp(req.path, s->stream_path) == 0) {
+        c->kind = KIND_STREAM;
+    } else if (s->echo_path && strcmp(req.path, s->echo_path) == 0) {
+        c->kind = KIND_ECHO;
+    } else {
+        respond_error(c, 404, "no WebSocket endpoint at this path");
+        return;
+    }
+    char accept[29];
+    cf_ws_accept_key(req.key, strlen(req.key), accept);
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                     accept,
+                     (c->kind == KIND_STREAM && req.offers_streamgate_v1)
+                         ? "Sec-WebSocket-Protocol: streamgate.v1\r\n" : "");
+    enqueue_text(c, buf, (size_t)n);
+    if (c->state == CONN_DEAD) return;
+    c->state = CONN_OPEN;
+    conn_set_deadline(c, 0);
+    if (c->kind == KIND_STREAM && s->callbacks.on_open) {
+        char remote[64];
+        peer_address(c->fd, remote, sizeof(remote));
+        cf_open_info info = {.path = req.path, .query = req.query, .authorization = req.authorization,
+                             .origin = req.origin, .remote_addr = remote};
+        c->opened = true;
+        s->callbacks.on_open(s->callbacks.context, c->id, &info);
+    }
+}
+
+/* -------------------------------------------------------------- frames -- */
+
+static bool append(uint8_t **buf, size_t *length, size_t *capacity, const uint8_t *data, size_t n) {
+    if (*length + n > *capacity) {
+        size_t cap = *capacity ? *capacity : 1024;
+        while (cap < *length + n) cap *= 2;
+        uint8_t *b = realloc(*buf, cap);
+        if (!b) return false;
+        *buf = b;
+        *capacity = cap;
+    }
+    memcpy(*buf + *length, data, n);
+    *length += n;
+    return true;
+}
+
+static void deliver(cf_conn *c, uint8_t opcode, const uint8_t *data, size_t length) {
+    if (c->kind == KIND_ECHO) {
+        uint8_t *payload;
+        cf_frame *f = cf_frame_create(opcode == 0x1, length, NULL, 0, &payload);
+        if (!f) {
+            conn_fail(c, CF_CLOSE_INTERNAL_ERROR, "out of memory");
+            return;
+        }
+        if (length) memcpy(payload, data, length);
+        if (c->out.bytes + f->length > output_limit(c)) {
+            cf_frame_release(f);
+            slow_consumer(c);
+            mark_write(c);
+            return;
+        }
+        enqueue_owned(c, f);
+        return;
+    }
+    cf_callbacks *cb = &c->loop->server->callbacks;
+    if (cb->on_message) cb->on_message(cb->context, c->id, opcode == 0x1, data, length);
+}
+
+static void handle_close_frame(cf_conn *c, const uint8_t *p, size_t n) {
+    uint16_t code = 1005; /* no status received */
+    if (n == 1) return conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload");
+    if (n >= 2) {
+        code = (uint16_t)((p[0] << 8) | p[1]);
+        if (!cf_ws_close_code_is_valid(code)) return conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "invalid close code");
+        if (cf_utf8_validate(CF_UTF8_ACCEPT, p + 2, n - 2) != CF_UTF8_ACCEPT)
+            return conn_fail(c, CF_CLOSE_INVALID_PAYLOAD, "close reason is not valid UTF-8");
+    }
+    if (c->state == CONN_OPEN) {
+        /* Echo the peer's code (RFC 6455 5.5.1), then close our side. */
+        cf_frame *f = n >= 2 ? frame_create_close(code, NULL) : frame_create_control(0x8, NULL, 0);
+        if (f) enqueue_owned(c, f);
+    }
+    if (c->state == CONN_DEAD) return;
+    c->close_code = code;
+    c->state = CONN_DRAINING;
+    c->shutdown_after_flush = true;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    mark_write(c);
+}
+
+static void handle_data_frame(cf_conn *c, const cf_ws_header *h, const uint8_t *p, size_t n) {
+    if (c->state != CONN_OPEN) return; /* after our close: discard data */
+    bool first = h->opcode != 0x0;
+    uint8_t opcode = first ? h->opcode : c->message_opcode;
+    if (opcode == 0x1) {
+        if (first) c->utf8_state = CF_UTF8_ACCEPT;
+        c->utf8_state = cf_utf8_validate(c->utf8_state, p, n);
+        if (c->utf8_state == CF_UTF8_REJECT || (h->fin && c->utf8_state != CF_UTF8_ACCEPT))
+            return conn_fail(c, CF_CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
+    }
+    if (first && h->fin) {
+        deliver(c, opcode, p, n); /* the common case: no copy */
+        return;
+    }
+    if (first) {
+        c->in_message = true;
+        c->message_opcode = opcode;
+        c->message_length = 0;
+    }
+    if (!append(&c->message, &c->message_length, &c->message_capacity, p, n))
+        return conn_fail(c, CF_CLOSE_INTERNAL_ERROR, "out of memory");
+    if (h->fin) {
+        c->in_message = false;
+        deliver(c, opcode, c->message, c->message_length);
+        if (c->state == CONN_DEAD) return;
+        c->message_length = 0;
+        if (c->message_capacity > 65536) {
+            free(c->message);
+            c->message = NULL;
+            c->message_capacity = 0;
+        }
+    }
+}
+
+/* Parses and handles every complete frame in buf; returns bytes consumed.
+ * Payloads are unmasked in place. */
+static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length, size_t *need) {
+    const cf_server_config *cfg = &c->loop->server->config;
+    size_t off = 0;
+    while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+        cf_ws_header h;
+        if (!cf_ws_parse_header(buf + off, length - off, &h)) break;
+        bool control = h.opcode & 0x8;
+        if (h.rsv) { conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension"); return length; }
+        if ((h.opcode > 0x2 && h.opcode < 0x8) || h.opcode > 0xA) {
+            conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "reserved opcode");
+            return length;
+        }
+        if (!h.masked) { conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "client frames must be masked"); return length; }
+        if (control) {
+            if (!h.fin) { conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "fragmented control frame"); return length; }
+            if (h.payload_length > 125) {
+                conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "control frame payload over 125 bytes");
+                return length;
+            }
+        } else {
+            if (h.opcode == 0x0 && !c->in_message) {
+                conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
+                return length;
+            }
+            if (h.opcode != 0x0 && c->in_message) {
+                conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "new message before the previous one ended");
+                return length;
+            }
+            size_t limit = c->kind == KIND_ECHO ? cfg->echo_max_message_bytes : cfg->max_message_bytes;
+            uint64_t so_far = h.opcode == 0x0 ? c->message_length : 0;
+            if (h.payload_length > limit || so_far + h.payload_length > limit) {
+                conn_fail(c, CF_CLOSE_MESSAGE_TOO_BIG, "message exceeds the size limit");
+                return length;
+            }
+        }
+        size_t total = h.header_length + (size_t)h.payload_length;
+        if (length - off < total) {
+            *need = total;
+            break;
+        }
+        uint8_t *p = buf + off + h.header_length;
+        size_t n = (size_t)h.payload_length;
+        cf_ws_unmask(p, n, h.mask, 0);
+        off += total;
+        switch (h.opcode) {
+        case 0x8: handle_close_frame(c, p, n); break;
+        case 0x9:
+            if (c->state == CONN_OPEN) {
+                cf_frame *pong = frame_create_control(0xA, p, n);
+                if (pong) enqueue_owned(c, pong);
+            }
+            break;
+        case 0xA: break;
+        default: handle_data_frame(c, &h, p, n); break;
+        }
+        if (c->state == CONN_DEAD) return length;
+    }
+    return off;
+}
+
+static const uint8_t *find_head_end(const uint8_t *buf, size_t length) {
+    for (size_t i = 3; i < length; i++)
+        if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r') return buf + i + 1;
+    return NULL;
+}
+
+/* Handles buf by state; returns bytes consumed and sets *need to the size of
+ * the incomplete unit at the end, when known. */
+static size_t process(cf_conn *c, uint8_t *buf, size_t length, size_t *need) {
+    if (c->state == CONN_HTTP) {
+        const uint8_t *end = find_head_end(buf, length);
+        size_t max = c->loop->server->config.max_header_bytes;
+        if (!end) {
+            if (length > max) {
+                respond_error(c, 431, "request head too large");
+                return length;
+            }
+            return 0;
+        }
+        size_t head = (size_t)(end - buf);
+        if (head > max) {
+            respond_error(c, 431, "request head too large");
+            return length;
+        }
+        handshake(c, (const char *)buf, head);
+        if (c->state != CONN_OPEN) return length;
+        return head + process_frames(c, buf + head, length - head, need);
+    }
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) return process_frames(c, buf, length, need);
+    return length; /* DRAINING: discard */
+}
+
+static void feed(cf_conn *c, uint8_t *data, size_t n) {
+    uint8_t *buf = data;
+    size_t length = n;
+    if (c->in_length > 0) {
+        if (!append(&c->in, &c->in_length, &c->in_capacity, data, n)) {
+            conn_destroy(c, 1006);
+            return;
+        }
+        buf = c->in;
+        length = c->in_length;
+    }
+    size_t need = 0;
+    size_t used = process(c, buf, length, &need);
+    if (c->state == CONN_DEAD) return;
+    size_t left = length - used;
+    if (buf == c->in) {
+        memmove(c->in, c->in + used, left);
+        c->in_length = left;
+    } else if (left > 0) {
+        c->in_length = 0;
+        if (need > c->in_capacity) {
+            uint8_t *b = realloc(c->in, need);
+            if (!b) { conn_destroy(c, 1006); return; }
+            c->in = b;
+            c->in_capacity = need;
+        }
+        if (!append(&c->in, &c->in_length, &c->in_capacity, buf + used, left)) {
+            conn_destroy(c, 1006);
+            return;
+        }
+    }
+    if (c->in_length == 0 && c->in_capacity > IDLE_BUFFER_KEEP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_capacity = 0;
+    } else if (need > c->in_capacity) {
+        uint8_t *b = realloc(c->in, need);
+        if (b) {
+            c->in = b;
+            c->in_capacity = need;
+        }
+    }
+}
+
+void conn_on_readable(cf_conn *c) {
+    cf_loop *loop = c->loop;
+    for (int round = 0; round < READS_PER_TURN && c->state != CONN_DEAD; round++) {
+        ssize_t n = recv(c->fd, loop->read_buffer, loop->read_capacity, 0);
+        if (n == 0) {
+            conn_destroy(c, c->state == CONN_DRAINING && c->close_code ? c->close_code : 1006);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            conn_destroy(c, c->close_code ? c->close_code : 1006);
+            return;
+        }
+        if (c->state != CONN_DRAINING) feed(c, loop->read_buffer, (size_t)n);
+        if ((size_t)n < loop->read_capacity) return;
+    }
+}

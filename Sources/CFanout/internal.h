@@ -1,0 +1,219 @@
+/*
+ * internal.h — private types shared by the CFanout sources. Not part of the
+ * public API (that is include/cfanout.h alone).
+ *
+ * Ownership: a cf_loop owns its connections, its endpoint table and its
+ * command queue; everything but the queue is touched only by the loop thread.
+ */
+#ifndef CFANOUT_INTERNAL_H
+#define CFANOUT_INTERNAL_H
+
+#include "cfanout.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <limits.h>
+#include <sys/uio.h>
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+/* ------------------------------------------------------------- frames -- */
+
+struct cf_frame {
+    uint32_t refs;            /* atomic: frames are shared across loops */
+    uint32_t endpoint_hash;
+    uint16_t endpoint_length;
+    size_t length;            /* encoded bytes */
+    char *endpoint;           /* points into this allocation, NUL-terminated */
+    uint8_t *bytes;           /* points into this allocation */
+};
+
+/* A frame (or raw HTTP bytes) owned by one connection's output queue. */
+cf_frame *frame_create_raw(size_t length);
+cf_frame *frame_create_control(uint8_t opcode, const uint8_t *payload, size_t length);
+cf_frame *frame_create_close(uint16_t code, const char *reason);
+uint32_t endpoint_hash(const char *name, size_t length);
+
+/* ------------------------------------------------------------ commands -- */
+
+enum cmd_type { CMD_PUBLISH, CMD_SUBSCRIBE, CMD_UNSUBSCRIBE, CMD_SEND, CMD_CLOSE, CMD_STOP };
+
+typedef struct loop_cmd {
+    uint8_t type;
+    uint16_t code;
+    cf_conn_id conn;
+    cf_frame *frame;   /* PUBLISH, SEND: one reference owned by the command */
+    char *text;        /* SUBSCRIBE/UNSUBSCRIBE endpoint, CLOSE reason (malloc'd) */
+    size_t text_length;
+} loop_cmd;
+
+/* ---------------------------------------------------------- endpoints -- */
+
+typedef struct cf_conn cf_conn;
+typedef struct endpoint endpoint;
+
+/* One (connection, endpoint) pair, indexed from both sides for O(1) removal. */
+typedef struct subscription {
+    endpoint *ep;
+    cf_conn *conn;
+    uint32_t ep_index;
+    uint32_t conn_index;
+} subscription;
+
+struct endpoint {
+    endpoint *next;        /* hash chain */
+    uint32_t hash;
+    uint32_t length;
+    subscription **subs;
+    uint32_t count, capacity;
+    char name[];
+};
+
+typedef struct endpoint_table {
+    endpoint **buckets;
+    size_t bucket_count;   /* power of two */
+    size_t count;
+} endpoint_table;
+
+void endpoints_init(endpoint_table *t);
+void endpoints_free(endpoint_table *t);
+endpoint *endpoints_find(const endpoint_table *t, const char *name, size_t length, uint32_t hash);
+/* Returns 1 if added, 0 if already subscribed, -1 on allocation failure. */
+int endpoints_subscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length);
+int endpoints_unsubscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length);
+void endpoints_unsubscribe_all(endpoint_table *t, cf_conn *conn);
+
+/* ------------------------------------------------------- connections -- */
+
+enum conn_state {
+    CONN_HTTP,        /* reading the request head */
+    CONN_OPEN,        /* WebSocket open */
+    CONN_CLOSING,     /* we sent a close frame and wait for the peer's */
+    CONN_DRAINING,    /* write side shut down; discarding input until EOF */
+    CONN_DEAD,        /* closed; freed at the end of the loop turn */
+};
+
+enum conn_kind { KIND_STREAM, KIND_ECHO };
+
+typedef struct out_queue {
+    cf_frame **frames;     /* ring buffer */
+    uint32_t head, count, capacity;
+    size_t head_offset;    /* bytes of frames[head] already written */
+    size_t bytes;          /* unwritten bytes queued */
+} out_queue;
+
+typedef struct cf_loop cf_loop;
+
+struct cf_conn {
+    int fd;
+    uint8_t state;
+    uint8_t kind;
+    bool opened;            /* the host saw on_open: it must see on_close */
+    bool shutdown_after_flush;
+    bool write_listed;      /* on the loop's pending-write list */
+    bool epollout_armed;
+    bool in_message;        /* a fragmented data message is in progress */
+    uint8_t message_opcode;
+    uint16_t close_code;    /* reported to on_close */
+    cf_conn_id id;
+    cf_loop *loop;
+    cf_conn *next_write;    /* pending-write list */
+    cf_conn *next_dead;     /* dead list, freed at the end of the turn */
+    cf_conn *timer_prev, *timer_next;
+    uint64_t deadline_ms;   /* 0 = none */
+    uint32_t utf8_state;
+    /* Input: bytes of an incomplete request head or frame. */
+    uint8_t *in;
+    size_t in_length, in_capacity;
+    /* Reassembly of a fragmented message. */
+    uint8_t *message;
+    size_t message_length, message_capacity;
+    out_queue out;
+    subscription **subs;
+    uint32_t sub_count, sub_capacity;
+};
+
+/* ---------------------------------------------------------------- loop -- */
+
+typedef struct loop_stats {
+    uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
+    uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
+    uint64_t write_calls;
+} loop_stats;
+
+/* Single-writer counters read by other threads: relaxed atomic store, no lock. */
+#define STAT_ADD(loop, field, n) \
+    __atomic_store_n(&(loop)->stats.field, (loop)->stats.field + (n), __ATOMIC_RELAXED)
+
+struct cf_loop {
+    cf_server *server;
+    int index;
+    pthread_t thread;
+    bool thread_started;
+    int epoll_fd, event_fd, listen_fd;
+
+    /* The only state shared with other threads: the command queue. */
+    pthread_mutex_t queue_lock;
+    loop_cmd *queue;
+    size_t queue_length, queue_capacity;
+    bool wake_pending;
+
+    loop_cmd *work;          /* the queue swapped out for processing */
+    size_t work_capacity;
+    uint8_t *read_buffer;
+    size_t read_capacity;
+    struct iovec *iov;
+    cf_conn **conns;         /* by fd */
+    size_t conns_capacity;
+    size_t conn_count;
+    uint32_t next_generation;
+    cf_conn *write_list;
+    cf_conn *timer_list;
+    cf_conn *dead_list;      /* chained through next_dead */
+    endpoint_table endpoints;
+    bool stopping;
+    uint64_t stop_deadline_ms;
+    loop_stats stats;
+};
+
+typedef struct static_route {
+    char *path;
+    cf_frame *response;      /* the whole HTTP response, shared */
+} static_route;
+
+struct cf_server {
+    cf_server_config config;
+    char *host, *stream_path, *echo_path;   /* owned copies */
+    cf_callbacks callbacks;
+    cf_loop *loops;
+    int loop_count;
+    uint16_t bound_port;
+    static_route *statics;
+    size_t static_count;
+    bool started, stopped;
+    int ready;               /* atomic: what GET /readyz answers */
+};
+
+int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size);
+int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size);
+void loop_destroy(cf_loop *loop);
+void *loop_run(void *arg);
+/* The single thread-safe entry point into a loop: queue + eventfd wake-up. */
+void loop_submit(cf_loop *loop, const loop_cmd *cmd);
+uint64_t now_ms(void);
+
+/* conn.c — everything a connection does, run on its loop thread. */
+cf_conn *conn_create(cf_loop *loop, int fd);
+void conn_on_readable(cf_conn *c);
+void conn_on_writable(cf_conn *c);
+void conn_flush(cf_conn *c);
+void conn_enqueue(cf_conn *c, cf_frame *frame);    /* takes a new reference */
+void conn_close(cf_conn *c, uint16_t code, const char *reason); /* graceful */
+void conn_destroy(cf_conn *c, uint16_t code);      /* immediate */
+void conn_on_timeout(cf_conn *c);
+void conn_free(cf_conn *c);
+void conn_set_deadline(cf_conn *c, uint64_t deadline_ms);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * loop.c — one epoll event loop per thread.
+ *
+ * Each turn: wait for events, read what arrived (which may queue output),
+ * run the commands other threads posted, then flush every connection with
+ * pending output — one writev per socket per turn ("cork, then flush before
+ * sleeping"). EPOLLOUT is armed only while a socket's kernel buffer is full.
+ *
+ * loop_submit is the only function another thread may call: it appends to
+ * the command queue under a mutex and writes the eventfd only when the loop
+ * has not been woken yet, so a burst of commands costs one wake-up.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TAG_EVENTFD ((void *)1)
+#define TAG_LISTENER ((void *)2)
+#define MAX_EVENTS 512
+#define TIMER_TICK_MS 100
+#define ACCEPTS_PER_TURN 256
+#define STOP_GRACE_MS 1000
+
+uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size) {
+    memset(loop, 0, sizeof(*loop));
+    loop->server = server;
+    loop->index = index;
+    loop->listen_fd = -1;
+    pthread_mutex_init(&loop->queue_lock, NULL);
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct rlimit rl;
+    size_t max_fds = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) max_fds = rl.rlim_cur;
+    loop->conns_capacity = max_fds;
+    loop->conns = calloc(max_fds, sizeof(cf_conn *));
+    loop->read_capacity = 256 * 1024;
+    loop->read_buffer = malloc(loop->read_capacity);
+    loop->iov = malloc(sizeof(struct iovec) * IOV_MAX);
+    endpoints_init(&loop->endpoints);
+    if (loop->epoll_fd < 0 || loop->event_fd < 0 || !loop->conns || !loop->read_buffer ||
+        !loop->iov || !loop->endpoints.buckets) {
+        snprintf(errstr, errstr_size, "event loop %d: cannot allocate resources: %s", index,
+                 strerror(errno));
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_EVENTFD};
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->event_fd, &ev);
+    return 0;
+}
+
+int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size) {
+    cf_server *s = loop->server;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", s->bound_port ? s->bound_port : s->config.port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(s->host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "listen.host '%s' is not a numeric IP address: %s", s->host,
+                 gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        snprintf(errstr, errstr_size, "cannot listen on %s:%s: %s", s->host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    if (!s->bound_port) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &len);
+        s->bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                       : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    loop->listen_fd = fd;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_LISTENER};
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+void loop_destroy(cf_loop *loop) {
+    pthread_mutex_lock(&loop->queue_lock);
+    for (size_t i = 0; i < loop->queue_length; i++) {
+        cf_frame_release(loop->queue[i].frame);
+        free(loop->queue[i].text);
+    }
+    loop->queue_length = 0;
+    pthread_mutex_unlock(&loop->queue_lock);
+    free(loop->queue);
+    free(loop->work);
+    if (loop->listen_fd >= 0) close(loop->listen_fd);
+    if (loop->event_fd >= 0) close(loop->event_fd);
+    if (loop->epoll_fd >= 0) close(loop->epoll_fd);
+    endpoints_free(&loop->endpoints);
+    free(loop->conns);
+    free(loop->read_buffer);
+    free(loop->iov);
+    pthread_mutex_destroy(&loop->queue_lock);
+}
+
+void loop_submit(cf_loop *loop, const loop_cmd *cmd) {
+    bool wake = false;
+    pthread_mutex_lock(&loop->queue_lock);
+    if (loop->queue_length == loop->queue_capacity) {
+        size_t cap = loop->queue_capacity ? loop->queue_capacity * 2 : 256;
+        loop_cmd *q = realloc(loop->queue, cap * sizeof(loop_cmd));
+        if (!q) {
+            /* Out of memory: drop the command rather than crash the gateway. */
+            pthread_mutex_unlock(&loop->queue_lock);
+            cf_frame_release(cmd->frame);
+            free(cmd->text);
+            return;
+        }
+        loop->queue = q;
+        loop->queue_capacity = cap;
+    }
+    loop->queue[loop->queue_length++] = *cmd;
+    if (!loop->wake_pending) {
+        loop->wake_pending = true;
+        wake = true;
+    }
+    pthread_mutex_unlock(&loop->queue_lock);
+    if (wake) {
+        uint64_t one = 1;
+        ssize_t n = write(loop->event_fd, &one, sizeof(one));
+        (void)n;
+    }
+}
+
+static cf_conn *conn_by_id(cf_loop *loop, cf_conn_id id) {
+    int fd = (int)(id & 0xFFFFFFFFu);
+    if (fd < 0 || (size_t)fd >= loop->conns_capacity) return NULL;
+    cf_conn *c = loop->conns[fd];
+    return (c && c->id == id && c->state != CONN_DEAD) ? c : NULL;
+}
+
+static void publish(cf_loop *loop, cf_frame *frame) {
+    STAT_ADD(loop, messages_published, 1);
+    endpoint *ep = endpoints_find(&loop->endpoints, frame->endpoint, frame->endpoint_length,
+                                  frame->endpoint_hash);
+    if (!ep) return;
+    /* conn_enqueue never unsubscribes (a slow consumer is only marked
+     * closing), so the subscriber array is stable during this walk. */
+    uint32_t delivered = 0;
+    for (uint32_t i = 0; i < ep->count; i++) {
+        cf_conn *c = ep->subs[i]->conn;
+        if (c->state != CONN_OPEN) continue;
+        conn_enqueue(c, frame);
+        delivered++;
+    }
+    STAT_ADD(loop, messages_delivered, delivered);
+}
+
+static void begin_stop(cf_loop *loop) {
+    if (loop->stopping) return;
+    loop->stopping = true;
+    loop->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+    if (loop->listen_fd >= 0) {
+        epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL);
+        close(loop->listen_fd);
+        loop->listen_fd = -1;
+    }
+    for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
+        cf_conn *c = loop->conns[fd];
+        if (!c || c->state == CONN_DEAD) continue;
+        if (c->state == CONN_OPEN) conn_close(c, CF_CLOSE_GOING_AWAY, "server shutting down");
+        else if (c->state == CONN_HTTP) conn_destroy(c, 1006);
+    }
+}
+
+static void run_commands(cf_loop *loop) {
+    /* Swap the shared queue with the loop's spare buffer, then work unlocked. */
+    pthread_mutex_lock(&loop->queue_lock);
+    loop_cmd *cmds = loop->queue;
+    size_t n = loop->queue_length, cmds_capacity = loop->queue_capacity;
+    loop->queue = loop->work;
+    loop->queue_capacity = loop->work_capacity;
+    loop->queue_length = 0;
+    loop->wake_pending = false;
+    pthread_mutex_unlock(&loop->queue_lock);
+    loop->work = cmds;
+    loop->work_capacity = cmds_capacity;
+
+    for (size_t i = 0; i < n; i++) {
+        loop_cmd *cmd = &cmds[i];
+        cf_conn *c;
+        switch (cmd->type) {
+        case CMD_PUBLISH:
+            publish(loop, cmd->frame);
+            break;
+        case CMD_SUBSCRIBE:
+            if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN)
+                endpoints_subscribe(&loop->endpoints, c, cmd->text, cmd->text_length);
+            break;
+        case CMD_UNSUBSCRIBE:
+            if ((c = conn_by_id(loop, cmd->conn)))
+                endpoints_unsubscribe(&loop->endpoints, c, cmd->text, cmd->text_length);
+            break;
+        case CMD_SEND:
+            if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN) conn_enqueue(c, cmd->frame);
+            break;
+        case CMD_CLOSE:
+            if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN)
+                conn_close(c, cmd->code, cmd->text);
+            break;
+        case CMD_STOP:
+            begin_stop(loop);
+            break;
+        }
+        cf_frame_release(cmd->frame);
+        free(cmd->text);
+    }
+}
+
+static void accept_connections(cf_loop *loop) {
+    for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
+        int fd = accept4(loop->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return; /* EAGAIN, or EMFILE: try again next turn */
+        }
+        if ((size_t)fd >= loop->conns_capacity) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        cf_conn *c = conn_create(loop, fd);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+        STAT_ADD(loop, connections_accepted, 1);
+    }
+}
+
+static void run_timers(cf_loop *loop, uint64_t now) {
+    cf_conn *c = loop->timer_list;
+    while (c) {
+        cf_conn *next = c->timer_next;
+        if (c->deadline_ms && now >= c->deadline_ms) conn_on_timeout(c);
+        c = next;
+    }
+}
+
+static void flush_pending(cf_loop *loop) {
+    /* Flushing can queue more (e.g. a close after a slow-consumer cut), so
+     * take the list and walk it until it stays empty. */
+    while (loop->write_list) {
+        cf_conn *c = loop->write_list;
+        loop->write_list = NULL;
+        while (c) {
+            cf_conn *next = c->next_write;
+            c->next_write = NULL;
+            c->write_listed = false;
+            if (c->state != CONN_DEAD) conn_flush(c);
+            c = next;
+        }
+    }
+}
+
+static void free_dead(cf_loop *loop) {
+    cf_conn *c = loop->dead_list;
+    loop->dead_list = NULL;
+    while (c) {
+        cf_conn *next = c->next_dead;
+        conn_free(c);
+        c = next;
+    }
+}
+
+void *loop_run(void *arg) {
+    cf_loop *loop = arg;
+    struct epoll_event events[MAX_EVENTS];
+    uint64_t next_tick = now_ms() + TIMER_TICK_MS;
+    for (;;) {
+        int timeout = -1;
+        if (loop->timer_list || loop->stopping) {
+            uint64_t now = now_ms();
+            timeout = next_tick > now ? (int)(next_tick - now) : 0;
+        }
+        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, timeout);
+        for (int i = 0; i < n; i++) {
+            void *tag = events[i].data.ptr;
+            if (tag == TAG_EVENTFD) {
+                uint64_t v;
+                ssize_t r = read(loop->event_fd, &v, sizeof(v));
+                (void)r;
+            } else if (tag == TAG_LISTENER) {
+                if (!loop->stopping) accept_connections(loop);
+            } else {
+                cf_conn *c = tag;
+                if (c->state == CONN_DEAD) continue;
+                if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn_on_readable(c);
+                if (c->state != CONN_DEAD && (events[i].events & EPOLLOUT)) conn_on_writable(c);
+            }
+        }
+        run_commands(loop);
+        flush_pending(loop);
+        uint64_t now = now_ms();
+        if (now >= next_tick) {
+            run_timers(loop, now);
+            flush_pending(loop);
+            next_tick = now + TIMER_TICK_MS;
+        }
+        free_dead(loop);
+        if (loop->stopping && (loop->conn_count == 0 || now >= loop->stop_deadline_ms)) break;
+    }
+    for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
+        cf_conn *c = loop->conns[fd];
+        if (c && c->state != CONN_DEAD) conn_destroy(c, 1006);
+    }
+    free_dead(loop);
+    return NULL;
+}

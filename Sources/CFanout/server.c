@@ -1,0 +1,225 @@
+/*
+ * server.c — the cf_server object: configuration, the loops, start/stop,
+ * static routes, stats, and the thread-safe entry points that route a
+ * command to the loop owning a connection (or to every loop, for publish).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cf_server_config_init(cf_server_config *c) {
+    memset(c, 0, sizeof(*c));
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->loop_count = 0;
+    c->stream_path = "/ws";
+    c->echo_path = NULL;
+    c->max_message_bytes = 64 * 1024;
+    c->echo_max_message_bytes = 16 * 1024 * 1024 + 1024;
+    c->max_output_bytes = 4 * 1024 * 1024;
+    c->max_header_bytes = 8 * 1024;
+    c->handshake_timeout_ms = 10000;
+    c->close_timeout_ms = 2000;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *callbacks,
+                            char *errstr, size_t errstr_size) {
+    if (!config->host || !config->stream_path || config->stream_path[0] != '/') {
+        snprintf(errstr, errstr_size, "stream path must start with '/'");
+        return NULL;
+    }
+    if (config->echo_path && (config->echo_path[0] != '/' || strcmp(config->echo_path, config->stream_path) == 0)) {
+        snprintf(errstr, errstr_size, "echo path must start with '/' and differ from the stream path");
+        return NULL;
+    }
+    if (config->max_output_bytes < 1024 || config->max_message_bytes < 125 || config->max_header_bytes < 256) {
+        snprintf(errstr, errstr_size, "buffer limits are too small to be useful");
+        return NULL;
+    }
+    cf_server *s = calloc(1, sizeof(cf_server));
+    if (!s) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    s->config = *config;
+    s->host = strdup(config->host);
+    s->stream_path = strdup(config->stream_path);
+    s->echo_path = dup_or_null(config->echo_path);
+    s->config.host = s->host;
+    s->config.stream_path = s->stream_path;
+    s->config.echo_path = s->echo_path;
+    if (callbacks) s->callbacks = *callbacks;
+    s->loop_count = config->loop_count > 0 ? config->loop_count : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s->loop_count < 1) s->loop_count = 1;
+    if (s->loop_count > 255) s->loop_count = 255; /* the loop index is 8 bits of a cf_conn_id */
+    s->loops = calloc((size_t)s->loop_count, sizeof(cf_loop));
+    if (!s->loops) {
+        snprintf(errstr, errstr_size, "out of memory");
+        cf_server_destroy(s);
+        return NULL;
+    }
+    for (int i = 0; i < s->loop_count; i++) {
+        if (loop_init(&s->loops[i], s, i, errstr, errstr_size) != 0) {
+            s->loop_count = i + 1;
+            cf_server_destroy(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+int cf_server_add_static(cf_server *s, const char *path, const char *content_type, const uint8_t *body,
+                         size_t length, char *errstr, size_t errstr_size) {
+    if (s->started || !path || path[0] != '/') {
+        snprintf(errstr, errstr_size, "static routes need a path starting with '/', added before start");
+        return -1;
+    }
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     content_type, length);
+    if (n <= 0 || (size_t)n >= sizeof(head)) {
+        snprintf(errstr, errstr_size, "content type too long");
+        return -1;
+    }
+    cf_frame *response = frame_create_raw((size_t)n + length);
+    static_route *routes = realloc(s->statics, (s->static_count + 1) * sizeof(static_route));
+    if (!response || !routes) {
+        cf_frame_release(response);
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    memcpy(response->bytes, head, (size_t)n);
+    if (length) memcpy(response->bytes + n, body, length);
+    s->statics = routes;
+    s->statics[s->static_count].path = strdup(path);
+    s->statics[s->static_count].response = response;
+    s->static_count++;
+    return 0;
+}
+
+int cf_server_start(cf_server *s, char *errstr, size_t errstr_size) {
+    if (s->started) return 0;
+    for (int i = 0; i < s->loop_count; i++)
+        if (loop_listen(&s->loops[i], errstr, errstr_size) != 0) return -1;
+    s->started = true;
+    for (int i = 0; i < s->loop_count; i++) {
+        int rc = pthread_create(&s->loops[i].thread, NULL, loop_run, &s->loops[i]);
+        if (rc != 0) {
+            snprintf(errstr, errstr_size, "cannot start event loop thread: %s", strerror(rc));
+            cf_server_stop(s);
+            return -1;
+        }
+        s->loops[i].thread_started = true;
+        char name[16];
+        snprintf(name, sizeof(name), "cf-loop-%d", i & 0xff);
+        pthread_setname_np(s->loops[i].thread, name);
+    }
+    return 0;
+}
+
+void cf_server_set_ready(cf_server *s, int ready) { __atomic_store_n(&s->ready, ready ? 1 : 0, __ATOMIC_RELEASE); }
+
+uint16_t cf_server_port(const cf_server *s) { return s->bound_port; }
+int cf_server_loop_count(const cf_server *s) { return s->loop_count; }
+
+void cf_server_stop(cf_server *s) {
+    if (!s->started || s->stopped) return;
+    s->stopped = true;
+    loop_cmd stop = {.type = CMD_STOP};
+    for (int i = 0; i < s->loop_count; i++)
+        if (s->loops[i].thread_started) loop_submit(&s->loops[i], &stop);
+    for (int i = 0; i < s->loop_count; i++)
+        if (s->loops[i].thread_started) pthread_join(s->loops[i].thread, NULL);
+}
+
+void cf_server_destroy(cf_server *s) {
+    if (!s) return;
+    cf_server_stop(s);
+    for (int i = 0; s->loops && i < s->loop_count; i++) loop_destroy(&s->loops[i]);
+    free(s->loops);
+    for (size_t i = 0; i < s->static_count; i++) {
+        free(s->statics[i].path);
+        cf_frame_release(s->statics[i].response);
+    }
+    free(s->statics);
+    free(s->host);
+    free(s->stream_path);
+    free(s->echo_path);
+    free(s);
+}
+
+void cf_server_get_stats(const cf_server *s, cf_stats *out) {
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < s->loop_count; i++) {
+        const loop_stats *l = &s->loops[i].stats;
+#define SUM(f) out->f += __atomic_load_n(&l->f, __ATOMIC_RELAXED)
+        SUM(connections_accepted); SUM(connections_open); SUM(handshakes_rejected);
+        SUM(protocol_errors); SUM(slow_consumer_closes); SUM(messages_published);
+        SUM(messages_delivered); SUM(bytes_written); SUM(write_calls);
+#undef SUM
+    }
+}
+
+/* ---------------------------------------------- thread-safe entry points -- */
+
+static cf_loop *loop_of(cf_server *s, cf_conn_id conn) {
+    int index = (int)(conn >> 56);
+    return index < s->loop_count ? &s->loops[index] : NULL;
+}
+
+void cf_server_publish(cf_server *s, cf_frame *frame) {
+    /* Each loop's command owns one reference; the caller's is consumed. */
+    for (int i = 0; i < s->loop_count; i++) {
+        loop_cmd cmd = {.type = CMD_PUBLISH, .frame = cf_frame_retain(frame)};
+        loop_submit(&s->loops[i], &cmd);
+    }
+    cf_frame_release(frame);
+}
+
+static void submit_text(cf_server *s, uint8_t type, cf_conn_id conn, uint16_t code, const char *text,
+                        size_t length) {
+    cf_loop *loop = loop_of(s, conn);
+    if (!loop) return;
+    char *copy = NULL;
+    if (text) {
+        copy = malloc(length + 1);
+        if (!copy) return;
+        memcpy(copy, text, length);
+        copy[length] = '\0';
+    }
+    loop_cmd cmd = {.type = type, .conn = conn, .code = code, .text = copy, .text_length = length};
+    loop_submit(loop, &cmd);
+}
+
+void cf_server_subscribe(cf_server *s, cf_conn_id conn, const char *endpoint, size_t length) {
+    submit_text(s, CMD_SUBSCRIBE, conn, 0, endpoint, length);
+}
+
+void cf_server_unsubscribe(cf_server *s, cf_conn_id conn, const char *endpoint, size_t length) {
+    submit_text(s, CMD_UNSUBSCRIBE, conn, 0, endpoint, length);
+}
+
+void cf_server_close(cf_server *s, cf_conn_id conn, uint16_t code, const char *reason) {
+    submit_text(s, CMD_CLOSE, conn, code, reason ? reason : "", reason ? strlen(reason) : 0);
+}
+
+void cf_server_send(cf_server *s, cf_conn_id conn, cf_frame *frame) {
+    cf_loop *loop = loop_of(s, conn);
+    if (!loop) {
+        cf_frame_release(frame);
+        return;
+    }
+    loop_cmd cmd = {.type = CMD_SEND, .conn = conn, .frame = frame};
+    loop_submit(loop, &cmd);
+}

@@ -1,0 +1,57 @@
+import CFanout
+
+/// Builds the binary delivery frame of protocol v1 (docs/protocol.md), once
+/// per message, directly into the refcounted C frame every subscriber shares.
+///
+///     offset  size  field
+///     0       1     kind = 1 (message)
+///     1       1     flags (bit 0: snapshot; others 0)
+///     2       2     endpoint length E (big-endian)
+///     4       2     epoch length P (big-endian)
+///     6       8     seq (big-endian, the Kafka offset)
+///     14      8     timestamp, ms since the Unix epoch (big-endian, -1 unknown)
+///     22      E     endpoint (UTF-8)
+///     22+E    P     epoch (ASCII)
+///     22+E+P  …     payload, byte for byte as produced
+enum DeliveryFrame {
+    static let kindMessage: UInt8 = 1
+    static let fixedHeaderBytes = 22
+
+    /// Returns a `cf_frame` owning one reference, or nil if out of memory or
+    /// a name is too long for its 16-bit length.
+    static func make(endpoint: String, epoch: String, seq: Int64, timestampMs: Int64, flags: UInt8 = 0,
+                     payload: UnsafeRawBufferPointer) -> OpaquePointer?
+    {
+        var endpoint = endpoint
+        var epoch = epoch
+        return endpoint.withUTF8 { name in
+            epoch.withUTF8 { epochBytes -> OpaquePointer? in
+                guard name.count <= Int(UInt16.max), epochBytes.count <= Int(UInt16.max) else { return nil }
+                let total = fixedHeaderBytes + name.count + epochBytes.count + payload.count
+                var out: UnsafeMutablePointer<UInt8>?
+                let frame = name.withMemoryRebound(to: CChar.self) {
+                    cf_frame_create(0, total, $0.baseAddress, $0.count, &out)
+                }
+                guard let frame, let out else { return nil }
+                out[0] = kindMessage
+                out[1] = flags
+                store(UInt16(name.count), at: out + 2)
+                store(UInt16(epochBytes.count), at: out + 4)
+                store(UInt64(bitPattern: seq), at: out + 6)
+                store(UInt64(bitPattern: timestampMs), at: out + 14)
+                var cursor = out + fixedHeaderBytes
+                for part in [UnsafeRawBufferPointer(name), UnsafeRawBufferPointer(epochBytes), payload] where part.count > 0 {
+                    UnsafeMutableRawPointer(cursor).copyMemory(from: part.baseAddress!, byteCount: part.count)
+                    cursor += part.count
+                }
+                return frame
+            }
+        }
+    }
+
+    private static func store<T: FixedWidthInteger>(_ value: T, at pointer: UnsafeMutablePointer<UInt8>) {
+        withUnsafeBytes(of: value.bigEndian) { bytes in
+            UnsafeMutableRawPointer(pointer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+    }
+}

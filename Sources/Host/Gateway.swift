@@ -1,0 +1,90 @@
+import Logging
+import ServiceLifecycle
+import StreamgatePluginAPI
+
+/// One gateway process: the plugins chosen by the configuration, the C fan-out
+/// server, and the services that run until SIGINT/SIGTERM.
+struct Gateway {
+    let configuration: GatewayConfiguration
+    let logger: Logger
+    let plugins: PluginSet
+    let server: FanoutServer
+    let router: MessageRouter
+
+    init(configuration: GatewayConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        plugins = try PluginSet(configuration: configuration, registry: .builtin())
+        let sessions = ClientSessions(
+            mapper: plugins.mapper, authorizer: plugins.authorizer, servedTopics: Set(plugins.source.topics),
+            logger: Logger(label: "streamgate.sessions"))
+        let c = configuration
+        server = try FanoutServer(
+            settings: .init(
+                host: c.host, port: c.port, eventLoops: c.eventLoops, streamPath: c.streamPath, echoPath: c.echoPath,
+                maxMessageBytes: c.maxMessageBytes, echoMaxMessageBytes: c.echoMaxMessageBytes,
+                maxOutputBytes: c.maxOutputBytes, maxHeaderBytes: c.maxHeaderBytes,
+                handshakeTimeoutMs: c.handshakeTimeoutMs, closeTimeoutMs: c.closeTimeoutMs),
+            sessions: sessions)
+        if c.consoleEnabled {
+            try server.addStaticPage(
+                path: "/", contentType: "text/html; charset=utf-8", body: ConsolePage.html(streamPath: c.streamPath))
+        }
+        router = MessageRouter(mapper: plugins.mapper, fanout: server.handle, logger: Logger(label: "streamgate.router"))
+    }
+
+    func run() async throws {
+        try server.start()
+        let base = "\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(server.port)"
+        logger.info(
+            "listening",
+            metadata: [
+                "websocket": "ws://\(base)\(configuration.streamPath)",
+                "console": configuration.consoleEnabled ? "http://\(base)/" : "disabled",
+                "echo": configuration.echoPath.map { "ws://\(base)\($0)" } ?? "disabled",
+                "event_loops": "\(server.loopCount)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: FanoutService(server: server, logger: logger)),
+                    .init(service: SourceService(source: plugins.source, sink: router)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        let stats = server.stats()
+        logger.info(
+            "stopped",
+            metadata: [
+                "records_routed": "\(router.routedCount)", "records_unroutable": "\(router.unroutableCount)",
+                "messages_delivered": "\(stats.messages_delivered)", "connections_accepted": "\(stats.connections_accepted)",
+                "slow_consumer_closes": "\(stats.slow_consumer_closes)", "protocol_errors": "\(stats.protocol_errors)",
+            ])
+    }
+}
+
+/// Keeps the C loops serving until graceful shutdown, then closes every
+/// connection with 1001 and joins the loops.
+struct FanoutService: Service {
+    let server: FanoutServer
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: closing client connections")
+        server.stop()
+    }
+}
+
+/// Runs the configured source into the router until graceful shutdown.
+struct SourceService: Service {
+    let source: any MessageSource
+    let sink: any MessageSink
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await source.run(delivering: sink)
+        }
+    }
+}

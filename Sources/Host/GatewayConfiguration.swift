@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StreamgatePluginAPI
+
+/// The gateway's JSON configuration (documented in docs/configuration.md).
+///
+/// Every key is validated here or by the plugin that owns its section; an
+/// unknown key is an error, and every error names the key, the bad value and
+/// what was expected.
+struct GatewayConfiguration {
+    struct PluginChoice {
+        /// The registered plugin name, e.g. `kafka`.
+        let name: String
+        /// The plugin's own `options` section, validated by its factory.
+        let options: ConfigSection
+        /// Dotted path of the choice, e.g. `source`, for error messages.
+        let key: String
+    }
+
+    /// The file this configuration came from, for error messages.
+    var file = ""
+    var host = "127.0.0.1"
+    var port = 8080
+    var eventLoops = 0
+    var streamPath = "/ws"
+    var maxMessageBytes = 64 * 1024
+    var maxOutputBytes = 4 * 1024 * 1024
+    var maxHeaderBytes = 8 * 1024
+    var handshakeTimeoutMs = 10_000
+    var closeTimeoutMs = 2_000
+    var echoPath: String?
+    var echoMaxMessageBytes = 16 * 1024 * 1024 + 1024
+    var consoleEnabled = true
+    var logLevel: Logger.Level = .info
+    var authorization: PluginChoice
+    var mapping: PluginChoice
+    var source: PluginChoice
+
+    /// Reads and validates `path`, or prints the problem and exits with status 2.
+    static func loadOrExit(path: String) throws -> GatewayConfiguration {
+        do {
+            return try load(path: path)
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+
+    static func load(path: String) throws(ConfigurationErrorInFile) -> GatewayConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationErrorInFile(file: path, message: "cannot read the file")
+        }
+        return try parse(data, file: path)
+    }
+
+    static func parse(_ data: Data, file: String) throws(ConfigurationErrorInFile) -> GatewayConfiguration {
+        let root: JSONValue
+        do {
+            root = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw ConfigurationErrorInFile(file: file, message: "not valid JSON (\(Self.describe(error)))")
+        }
+        do {
+            var configuration = try GatewayConfiguration(root: ConfigSection(path: "", value: root))
+            configuration.file = file
+            return configuration
+        } catch {
+            throw ConfigurationErrorInFile(file: file, error: error)
+        }
+    }
+
+    init(root: ConfigSection) throws(ConfigurationError) {
+        let listen = try root.section("listen")
+        host = try listen.string("host", default: host)
+        port = try listen.int("port", default: port, range: 0...65535)
+        try listen.finish()
+
+        eventLoops = try root.int("event_loops", default: 0, range: 0...64)
+
+        let websocket = try root.section("websocket")
+        streamPath = try websocket.string("path", default: streamPath)
+        guard streamPath.hasPrefix("/") else {
+            throw ConfigurationError(key: "websocket.path", value: "\"\(streamPath)\"", expected: "a path starting with '/'")
+        }
+        maxMessageBytes = try websocket.int("max_message_bytes", default: maxMessageBytes, range: 125...(64 << 20))
+        maxOutputBytes = try websocket.int("max_output_bytes", default: maxOutputBytes, range: 1024...(1 << 30))
+        maxHeaderBytes = try websocket.int("max_header_bytes", default: maxHeaderBytes, range: 256...(1 << 20))
+        handshakeTimeoutMs = try websocket.int("handshake_timeout_ms", default: handshakeTimeoutMs, range: 100...600_000)
+        closeTimeoutMs = try websocket.int("close_timeout_ms", default: closeTimeoutMs, range: 100...600_000)
+        try websocket.finish()
+
+        let echo = try root.section("echo")
+        if try echo.bool("enabled", default: false) {
+            let path = try echo.string("path", default: "/echo")
+            guard path.hasPrefix("/"), path != streamPath else {
+                throw ConfigurationError(
+                    key: "echo.path", value: "\"\(path)\"", expected: "a path starting with '/', other than websocket.path")
+            }
+            echoPath = path
+        } else {
+            _ = echo.raw("path")
+        }
+        echoMaxMessageBytes = try echo.int("max_message_bytes", default: echoMaxMessageBytes, range: 125...(256 << 20))
+        try echo.finish()
+
+        let console = try root.section("console")
+        consoleEnabled = try console.bool("enabled", default: true)
+        try console.finish()
+
+        let level = try root.string("log_level", default: "info")
+        guard let parsed = Logger.Level(rawValue: level) else {
+            throw ConfigurationError(
+                key: "log_level", value: "\"\(level)\"",
+                expected: "one of " + Logger.Level.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
+        }
+        logLevel = parsed
+
+        authorization = try Self.pluginChoice(root, "authorization", defaultName: "allow-all")
+        mapping = try Self.pluginChoice(root, "mapping", defaultName: "topic-key")
+        source = try Self.pluginChoice(root, "source", defaultName: nil)
+        try root.finish()
+    }
+
+    /// Reads `{"plugin": NAME, "options": {...}}`.
+    private static func pluginChoice(_ root: ConfigSection, _ key: String, defaultName: String?)
+        throws(ConfigurationError) -> PluginChoice
+    {
+        if defaultName == nil && !root.contains(key) {
+            throw ConfigurationError(key: key, value: nil, expected: "an object such as {\"plugin\": \"kafka\", \"options\": {…}}")
+        }
+        let section = try root.section(key)
+        let name: String
+        if let defaultName {
+            name = try section.string("plugin", default: defaultName)
+        } else {
+            name = try section.requiredString("plugin", expected: "the name of a registered plugin")
+        }
+        let options = try section.section("options")
+        try section.finish()
+        return PluginChoice(name: name, options: options, key: key)
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if case DecodingError.dataCorrupted(let context) = error {
+            return (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                ?? context.debugDescription
+        }
+        return "\(error)"
+    }
+}
+
+/// A configuration problem, with the file it was found in.
+struct ConfigurationErrorInFile: Error, CustomStringConvertible {
+    let file: String
+    let message: String
+
+    init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
+
+    init(file: String, error: ConfigurationError) {
+        self.init(file: file, message: error.description)
+    }
+
+    var description: String { "\(file): \(message)" }
+}

@@ -1,0 +1,61 @@
+import StreamgatePluginAPI
+import StreamgatePlugins
+
+/// The plugin factories the gateway knows, by kind and name.
+///
+/// Filled at start-up (built-ins first) and then only read: the configuration
+/// chooses one plugin of each kind by name.
+final class PluginRegistry: PluginRegistrar {
+    private(set) var authorizers: [String: any AuthorizerFactory] = [:]
+    private(set) var mappers: [String: any EndpointMapperFactory] = [:]
+    private(set) var sources: [String: any MessageSourceFactory] = [:]
+
+    /// A registry holding the built-in plugins.
+    static func builtin() -> PluginRegistry {
+        let registry = PluginRegistry()
+        BuiltinPlugins.register(into: registry)
+        return registry
+    }
+
+    func register(authorizer factory: any AuthorizerFactory) { authorizers[factory.name] = factory }
+    func register(mapper factory: any EndpointMapperFactory) { mappers[factory.name] = factory }
+    func register(source factory: any MessageSourceFactory) { sources[factory.name] = factory }
+}
+
+/// The plugins a configuration chose, built and validated.
+struct PluginSet {
+    let authorizer: any Authorizer
+    let mapper: any EndpointMapper
+    let source: any MessageSource
+
+    init(configuration: GatewayConfiguration, registry: PluginRegistry) throws(ConfigurationErrorInFile) {
+        do {
+            authorizer = try Self.build(configuration.authorization, registry.authorizers) {
+                try $0.makeAuthorizer(options: $1, context: $2)
+            }
+            mapper = try Self.build(configuration.mapping, registry.mappers) {
+                try $0.makeMapper(options: $1, context: $2)
+            }
+            source = try Self.build(configuration.source, registry.sources) {
+                try $0.makeSource(options: $1, context: $2)
+            }
+        } catch let error as ConfigurationError {
+            throw ConfigurationErrorInFile(file: configuration.file, error: error)
+        } catch {
+            throw ConfigurationErrorInFile(file: configuration.file, message: "\(error)")
+        }
+    }
+
+    private static func build<Factory, Plugin>(
+        _ choice: GatewayConfiguration.PluginChoice, _ factories: [String: Factory],
+        _ make: (Factory, ConfigSection, PluginContext) throws -> Plugin
+    ) throws -> Plugin {
+        guard let factory = factories[choice.name] else {
+            throw ConfigurationError(
+                key: "\(choice.key).plugin", value: "\"\(choice.name)\"",
+                expected: "one of " + factories.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", "))
+        }
+        let context = PluginContext(logger: SwiftLogPluginLogger(plugin: choice.name))
+        return try make(factory, choice.options, context)
+    }
+}

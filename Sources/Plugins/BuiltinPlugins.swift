@@ -1,0 +1,10 @@
+import StreamgatePluginAPI
+
+/// The plugins compiled into the gateway, registered before any loaded ones.
+public enum BuiltinPlugins {
+    public static func register(into registrar: any PluginRegistrar) {
+        registrar.register(authorizer: AllowAllAuthorizerFactory())
+        registrar.register(mapper: TopicKeyMapperFactory())
+        registrar.register(source: KafkaSourceFactory())
+    }
+}

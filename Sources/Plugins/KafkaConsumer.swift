@@ -1,0 +1,161 @@
+import CRdKafka
+import Foundation
+import StreamgatePluginAPI
+
+/// A librdkafka consumer handle and the loop that drains it.
+///
+/// @unchecked Sendable: the handle is used by one thread at a time — the
+/// assigning task, then the poll thread — and destroyed after both finish.
+final class KafkaConsumer: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let logger: any PluginLogger
+    private static let batchSize = 1024
+    private static let pollTimeoutMs: Int32 = 100
+    private static let metadataTimeoutMs: Int32 = 5000
+
+    init(handle: OpaquePointer, logger: any PluginLogger) {
+        self.handle = handle
+        self.logger = logger
+    }
+
+    /// Assigns every partition of `topics`, positioned at the current end (or
+    /// the beginning), retrying while a topic is missing or the broker is down.
+    /// Returns the epoch of each (topic, partition).
+    func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) async throws -> [PartitionKey: String] {
+        var lastComplaint = ""
+        while !stop.isSet {
+            do {
+                return try assignOnce(topics: topics, fromEarliest: fromEarliest)
+            } catch let error as KafkaSourceError {
+                if error.message != lastComplaint {
+                    logger.log(.warning, "kafka source not ready, retrying every second: \(error.message)")
+                    lastComplaint = error.message
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        return [:]
+    }
+
+    private func assignOnce(topics: [String], fromEarliest: Bool) throws -> [PartitionKey: String] {
+        let clusterID = self.clusterID()
+        let list = rd_kafka_topic_partition_list_new(16)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var epochs: [PartitionKey: String] = [:]
+        for topic in topics {
+            let count = try partitionCount(of: topic)
+            for partition in 0..<count {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let err = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, Self.metadataTimeoutMs)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaSourceError(message: "offsets of \(topic)[\(partition)]: \(String(cString: rd_kafka_err2str(err)))")
+                }
+                let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
+                entry.pointee.offset = fromEarliest ? low : high
+                epochs[PartitionKey(topic: topic, partition: partition)] = Self.epoch(
+                    cluster: clusterID, topic: topic, partition: partition, partitionCount: count)
+            }
+        }
+        let err = rd_kafka_assign(handle, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaSourceError(message: "assign: \(String(cString: rd_kafka_err2str(err)))")
+        }
+        return epochs
+    }
+
+    private func clusterID() -> String {
+        guard let id = rd_kafka_clusterid(handle, Self.metadataTimeoutMs) else { return "" }
+        defer { rd_kafka_mem_free(handle, id) }
+        return String(cString: id)
+    }
+
+    private func partitionCount(of topic: String) throws -> Int32 {
+        let topicHandle = rd_kafka_topic_new(handle, topic, nil)
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Self.metadataTimeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaSourceError(message: "metadata of topic '\(topic)': \(String(cString: rd_kafka_err2str(err)))")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1 else {
+            throw KafkaSourceError(message: "topic '\(topic)' not found")
+        }
+        let info = metadata.pointee.topics[0]
+        guard info.err == RD_KAFKA_RESP_ERR_NO_ERROR, info.partition_cnt > 0 else {
+            throw KafkaSourceError(message: "topic '\(topic)': \(String(cString: rd_kafka_err2str(info.err)))")
+        }
+        return info.partition_cnt
+    }
+
+    /// An epoch names one offset sequence: it changes with the cluster, the
+    /// topic or the partition count, any of which can make an offset ambiguous.
+    static func epoch(cluster: String, topic: String, partition: Int32, partitionCount: Int32) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64
+        for byte in "\(cluster)|\(topic)|\(partition)|\(partitionCount)".utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Drains the consumer queue in batches until `stop` is set.
+    func pollLoop(sink: any MessageSink, epochs: [PartitionKey: String], stop: StopFlag) {
+        guard let queue = rd_kafka_queue_get_consumer(handle) else {
+            logger.log(.error, "kafka source: no consumer queue")
+            return
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: Self.batchSize)
+        var topicNames: [OpaquePointer: String] = [:]
+        var lastError = ""
+        while !stop.isSet {
+            let n = batch.withUnsafeMutableBufferPointer {
+                rd_kafka_consume_batch_queue(queue, Self.pollTimeoutMs, $0.baseAddress, Self.batchSize)
+            }
+            guard n > 0 else { continue }
+            for i in 0..<n {
+                guard let message = batch[i] else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                let m = message.pointee
+                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let text = String(cString: rd_kafka_err2str(m.err))
+                    if text != lastError {
+                        logger.log(.warning, "kafka source: \(text)")
+                        lastError = text
+                    }
+                    continue
+                }
+                let topic: String
+                if let rkt = m.rkt, let known = topicNames[rkt] {
+                    topic = known
+                } else if let rkt = m.rkt {
+                    topic = String(cString: rd_kafka_topic_name(rkt))
+                    topicNames[rkt] = topic
+                } else {
+                    continue
+                }
+                let key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
+                let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
+                sink.deliver(SourceRecord(
+                    topic: topic, partition: m.partition, offset: m.offset,
+                    timestampMs: rd_kafka_message_timestamp(message, nil),
+                    epoch: epochs[PartitionKey(topic: topic, partition: m.partition)] ?? "",
+                    key: key, value: value))
+            }
+            sink.endOfBatch()
+        }
+    }
+
+    func destroy() {
+        rd_kafka_consumer_close(handle)
+        rd_kafka_destroy(handle)
+    }
+}
+
+struct PartitionKey: Hashable, Sendable {
+    let topic: String
+    let partition: Int32
+}

@@ -1,0 +1,92 @@
+import CRdKafka
+import Foundation
+import StreamgatePluginAPI
+import Synchronization
+
+/// The `kafka` source: a librdkafka consumer assigned to every partition of the
+/// configured topics. No consumer group is joined (each gateway node reads
+/// everything), and consumption starts at the end of the log, or at the
+/// beginning with `"start": "earliest"`.
+public struct KafkaSourceFactory: MessageSourceFactory {
+    public let name = "kafka"
+
+    public init() {}
+
+    public func makeSource(options: ConfigSection, context: PluginContext) throws -> any MessageSource {
+        let brokers = try options.requiredString("brokers", expected: "a string such as \"127.0.0.1:9092\"")
+        guard let topics = try options.stringArray("topics"), !topics.isEmpty else {
+            throw ConfigurationError(
+                key: options.keyPath("topics"), value: options.raw("topics")?.description,
+                expected: "a non-empty array of topic names")
+        }
+        for (i, topic) in topics.enumerated() where !TopicKeyMapper.isValidTopic(topic) {
+            throw ConfigurationError(
+                key: "\(options.keyPath("topics"))[\(i)]", value: "\"\(topic)\"", expected: "a valid Kafka topic name")
+        }
+        let start = try options.string("start", default: "latest")
+        guard start == "latest" || start == "earliest" else {
+            throw ConfigurationError(key: options.keyPath("start"), value: "\"\(start)\"", expected: "\"latest\" or \"earliest\"")
+        }
+        let properties = try options.stringMap("properties")
+        try options.finish()
+        // Validate every property now, so `check-config` catches a bad one.
+        rd_kafka_conf_destroy(try KafkaClientConfiguration.make(
+            brokers: brokers, properties: properties, keyPrefix: options.path))
+        return KafkaSource(
+            brokers: brokers, topics: topics, properties: properties, startAtEarliest: start == "earliest",
+            logger: context.logger, keyPrefix: options.path)
+    }
+}
+
+public struct KafkaSource: MessageSource {
+    public let brokers: String
+    public let topics: [String]
+    let properties: [String: String]
+    let startAtEarliest: Bool
+    let logger: any PluginLogger
+    let keyPrefix: String
+
+    public func run(delivering sink: any MessageSink) async throws {
+        let conf = try KafkaClientConfiguration.make(brokers: brokers, properties: properties, keyPrefix: keyPrefix)
+        // assign() needs a group id, but no group is joined and nothing is committed.
+        var errstr = [CChar](repeating: 0, count: 512)
+        rd_kafka_conf_set(conf, "group.id", "streamgate-\(UUID().uuidString)", &errstr, errstr.count)
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaSourceError(message: "cannot create Kafka consumer: \(String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+        }
+        // The handle owns conf from here on.
+        let consumer = KafkaConsumer(handle: handle, logger: logger)
+        defer { consumer.destroy() }
+
+        let stop = StopFlag()
+        try await withTaskCancellationHandler {
+            let epochs = try await consumer.assignAll(topics: topics, fromEarliest: startAtEarliest, stop: stop)
+            guard !stop.isSet else { return }
+            logger.log(.info, "kafka source consuming \(epochs.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+            sink.sourceIsReady()
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread {
+                    consumer.pollLoop(sink: sink, epochs: epochs, stop: stop)
+                    done.resume()
+                }
+                thread.name = "kafka-source"
+                thread.start()
+            }
+        } onCancel: {
+            stop.set()
+        }
+    }
+}
+
+struct KafkaSourceError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Set once to ask a blocking loop on another thread to finish.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}

@@ -1,0 +1,68 @@
+import StreamgatePluginAPI
+
+/// The zero-configuration mapping: endpoint `/t/k` is Kafka topic `t`, key `k`.
+///
+/// The topic is the first path segment; the key is everything after the next
+/// `/` and may itself contain `/` (`/scores/live/football` is topic `scores`,
+/// key `live/football`). Kafka records with no key, or a key that is not
+/// valid UTF-8, belong to no endpoint.
+public struct TopicKeyMapper: EndpointMapper {
+    /// Longest endpoint path accepted, in UTF-8 bytes.
+    public static let maxEndpointBytes = 1024
+    /// Kafka's own limit on topic names.
+    public static let maxTopicLength = 249
+
+    public init() {}
+
+    public func address(of endpoint: String) throws(EndpointError) -> KafkaAddress {
+        let bytes = Array(endpoint.utf8)
+        guard bytes.first == UInt8(ascii: "/") else {
+            throw EndpointError("an endpoint must start with '/', as in /topic/key")
+        }
+        guard bytes.count <= Self.maxEndpointBytes else {
+            throw EndpointError("an endpoint may be at most \(Self.maxEndpointBytes) bytes long")
+        }
+        guard let slash = bytes.dropFirst().firstIndex(of: UInt8(ascii: "/")) else {
+            throw EndpointError("an endpoint needs a topic and a key, as in /topic/key")
+        }
+        let topic = String(decoding: bytes[1..<slash], as: UTF8.self)
+        let key = String(decoding: bytes[(slash + 1)...], as: UTF8.self)
+        guard Self.isValidTopic(topic) else {
+            throw EndpointError(
+                "'\(topic)' is not a valid Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')")
+        }
+        guard !key.isEmpty else {
+            throw EndpointError("an endpoint needs a non-empty key after the topic, as in /topic/key")
+        }
+        guard !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw EndpointError("an endpoint key may not contain control characters")
+        }
+        return KafkaAddress(topic: topic, key: key)
+    }
+
+    public func endpoint(topic: String, key: UnsafeRawBufferPointer) -> String? {
+        guard !key.isEmpty, let keyString = String(validating: key, as: UTF8.self) else { return nil }
+        return "/" + topic + "/" + keyString
+    }
+
+    /// Kafka's rule for topic names.
+    public static func isValidTopic(_ topic: String) -> Bool {
+        guard !topic.isEmpty, topic.utf8.count <= maxTopicLength, topic != ".", topic != ".." else { return false }
+        return topic.utf8.allSatisfy { c in
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: ".")
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+    }
+}
+
+public struct TopicKeyMapperFactory: EndpointMapperFactory {
+    public let name = "topic-key"
+
+    public init() {}
+
+    public func makeMapper(options: ConfigSection, context: PluginContext) throws -> any EndpointMapper {
+        try options.finish()
+        return TopicKeyMapper()
+    }
+}

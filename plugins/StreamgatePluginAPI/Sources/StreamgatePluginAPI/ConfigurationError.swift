@@ -1,0 +1,23 @@
+/// A configuration mistake, named precisely: the key path, the bad value and
+/// what was expected, e.g. `source.options.brokers: got 42, expected a string`.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// Dotted path of the offending key, e.g. `listen.port`.
+    public let key: String
+    /// The value found, as written in the file (nil when the key is missing).
+    public let value: String?
+    /// What the key must hold.
+    public let expected: String
+
+    public init(key: String, value: String?, expected: String) {
+        self.key = key
+        self.value = value
+        self.expected = expected
+    }
+
+    public var description: String {
+        if let value {
+            return "\(key): got \(value), expected \(expected)"
+        }
+        return "\(key): missing, expected \(expected)"
+    }
+}

@@ -1,0 +1,35 @@
+/// Where an endpoint lives in Kafka.
+public struct KafkaAddress: Sendable, Equatable, Hashable {
+    public let topic: String
+    public let key: String
+
+    public init(topic: String, key: String) {
+        self.topic = topic
+        self.key = key
+    }
+}
+
+/// Why an endpoint path was refused, shown to the client in an error frame.
+public struct EndpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let reason: String
+
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}
+
+/// Maps endpoint paths to Kafka topics and keys, in both directions.
+/// Called on event-loop and consumer threads: must be fast and thread-safe.
+public protocol EndpointMapper: Sendable {
+    /// The Kafka topic and key behind an endpoint path a client asked for.
+    func address(of endpoint: String) throws(EndpointError) -> KafkaAddress
+    /// The endpoint path a Kafka record is delivered to, or nil when the
+    /// record belongs to no endpoint (e.g. it has no key).
+    func endpoint(topic: String, key: UnsafeRawBufferPointer) -> String?
+}
+
+/// Builds an endpoint mapper from its configuration section; registered by name.
+public protocol EndpointMapperFactory: Sendable {
+    var name: String { get }
+    func makeMapper(options: ConfigSection, context: PluginContext) throws -> any EndpointMapper
+}
