@@ -87,6 +87,14 @@ static void release_output(cf_conn *c, bool keep_partial_head) {
     }
 }
 
+/* Our last bytes are queued: flush them, shut down the write side, then read
+ * until the peer closes (or the close timeout), so it sees them, not a reset. */
+static void drain_after_flush(cf_conn *c) {
+    c->state = CONN_DRAINING;
+    c->shutdown_after_flush = true;
+    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+}
+
 void conn_destroy(cf_conn *c, uint16_t code) {
     if (c->state == CONN_DEAD) return;
     cf_loop *loop = c->loop;
@@ -129,9 +137,7 @@ static void close_and_drain(cf_conn *c, uint16_t code, const char *reason) {
     cf_frame *f = frame_create_close(code, reason);
     if (f) enqueue_owned(c, f);
     c->close_code = code;
-    c->state = CONN_DRAINING;
-    c->shutdown_after_flush = true;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    drain_after_flush(c);
     mark_write(c);
 }
 
@@ -313,9 +319,7 @@ static void respond_error(cf_conn *c, int status, const char *why) {
                      status, status_text(status), strlen(why) + 1, extra, why);
     enqueue_text(c, buf, (size_t)n);
     if (c->state == CONN_DEAD) return;
-    c->state = CONN_DRAINING;
-    c->shutdown_after_flush = true;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    drain_after_flush(c);
 }
 
 /* GET /readyz: 200 once the host says it serves traffic, 503 before. */
@@ -327,9 +331,7 @@ static void respond_readiness(cf_conn *c, int ready) {
     if (ready) enqueue_text(c, ok, sizeof(ok) - 1);
     else enqueue_text(c, wait, sizeof(wait) - 1);
     if (c->state == CONN_DEAD) return;
-    c->state = CONN_DRAINING;
-    c->shutdown_after_flush = true;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    drain_after_flush(c);
 }
 
 static void peer_address(int fd, char *out, size_t size) {
@@ -361,9 +363,7 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
                 if (strcmp(s->statics[i].path, req.path) == 0) {
                     enqueue_owned(c, cf_frame_retain(s->statics[i].response));
                     if (c->state == CONN_DEAD) return;
-                    c->state = CONN_DRAINING;
-                    c->shutdown_after_flush = true;
-                    conn_set_deadline(c, now_ms() + s->config.close_timeout_ms);
+                    drain_after_flush(c);
                     return;
                 }
             }
@@ -466,9 +466,7 @@ static void handle_close_frame(cf_conn *c, const uint8_t *p, size_t n) {
     }
     if (c->state == CONN_DEAD) return;
     c->close_code = code;
-    c->state = CONN_DRAINING;
-    c->shutdown_after_flush = true;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    drain_after_flush(c);
     mark_write(c);
 }
 

@@ -174,6 +174,7 @@ struct cf_loop {
     cf_conn *dead_list;      /* chained through next_dead */
     endpoint_table endpoints;
     bool stopping;
+    bool accept_paused;      /* out of descriptors: listener off until the next tick */
     uint64_t stop_deadline_ms;
     loop_stats stats;
 };

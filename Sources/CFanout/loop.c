@@ -250,7 +250,13 @@ static void accept_connections(cf_loop *loop) {
         int fd = accept4(loop->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            return; /* EAGAIN, or EMFILE: try again next turn */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: a level-triggered listener would spin,
+                 * so stop listening until the next timer tick. */
+                epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL);
+                loop->accept_paused = true;
+            }
+            return;
         }
         if ((size_t)fd >= loop->conns_capacity) {
             close(fd);
@@ -270,6 +276,11 @@ static void accept_connections(cf_loop *loop) {
 }
 
 static void run_timers(cf_loop *loop, uint64_t now) {
+    if (loop->accept_paused && !loop->stopping && loop->listen_fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_LISTENER};
+        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->listen_fd, &ev);
+        loop->accept_paused = false;
+    }
     cf_conn *c = loop->timer_list;
     while (c) {
         cf_conn *next = c->timer_next;
@@ -310,7 +321,7 @@ void *loop_run(void *arg) {
     uint64_t next_tick = now_ms() + TIMER_TICK_MS;
     for (;;) {
         int timeout = -1;
-        if (loop->timer_list || loop->stopping) {
+        if (loop->timer_list || loop->stopping || loop->accept_paused) {
             uint64_t now = now_ms();
             timeout = next_tick > now ? (int)(next_tick - now) : 0;
         }
