@@ -25,10 +25,19 @@ func errorText(_ req: cf_http_request) -> String {
 
 @Suite("cf_ws_accept_key")
 struct AcceptKeyTests {
+    /// RFC 6455 section 1.3: key "dGhlIHNhbXBsZSBub25jZQ==" gives "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    /// (the SHA-1 of key + GUID is b37a4f2cc0624f1690f64606cf385945b2bec4ea).
     @Test func rfc6455Example() {
         let (r, accept) = acceptKey("dGhlIHNhbXBsZSBub25jZQ==")
         #expect(r == 0)
-        #expect(accept == "s3pPLMBiTxaGhWKq4DBGzbjN4Gs=")
+        #expect(accept == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    }
+
+    @Test func anotherKnownKey() {
+        // Computed independently: base64(SHA-1("x3JJHMbDL1EzLkh9GBhXDw==" + GUID)).
+        let (r, accept) = acceptKey("x3JJHMbDL1EzLkh9GBhXDw==")
+        #expect(r == 0)
+        #expect(accept == "HSmrc0sMlYUkAGmm5OPpG2HaGWk=")
     }
 
     @Test func writesExactly28CharsAndTerminator() {
