@@ -475,8 +475,10 @@ static void handle_data_frame(cf_conn *c, const cf_ws_header *h, const uint8_t *
     bool first = h->opcode != 0x0;
     uint8_t opcode = first ? h->opcode : c->message_opcode;
     if (opcode == 0x1) {
-        if (first) c->utf8_state = CF_UTF8_ACCEPT;
-        c->utf8_state = cf_utf8_validate(c->utf8_state, p, n);
+        /* Bytes before text_checked were validated while the frame arrived. */
+        if (first && c->text_checked == 0) c->utf8_state = CF_UTF8_ACCEPT;
+        c->utf8_state = cf_utf8_validate(c->utf8_state, p + c->text_checked, n - c->text_checked);
+        c->text_checked = 0;
         if (c->utf8_state == CF_UTF8_REJECT || (h->fin && c->utf8_state != CF_UTF8_ACCEPT))
             return conn_fail(c, CF_CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
     }
@@ -502,6 +504,26 @@ static void handle_data_frame(cf_conn *c, const cf_ws_header *h, const uint8_t *
             c->message_capacity = 0;
         }
     }
+}
+
+/* Validates the part of an incomplete text frame that has arrived, so invalid
+ * UTF-8 fails the connection at once rather than when the frame completes.
+ * The payload is unmasked into a scratch copy: the frame stays masked in
+ * place until it is complete. */
+static bool partial_text_is_valid(cf_conn *c, const cf_ws_header *h, const uint8_t *payload, size_t available) {
+    if (h->opcode == 0x1 && c->text_checked == 0) c->utf8_state = CF_UTF8_ACCEPT;
+    uint8_t scratch[4096];
+    size_t pos = (size_t)c->text_checked;
+    while (pos < available) {
+        size_t n = available - pos < sizeof(scratch) ? available - pos : sizeof(scratch);
+        memcpy(scratch, payload + pos, n);
+        cf_ws_unmask(scratch, n, h->mask, pos);
+        c->utf8_state = cf_utf8_validate(c->utf8_state, scratch, n);
+        if (c->utf8_state == CF_UTF8_REJECT) return false;
+        pos += n;
+    }
+    c->text_checked = pos;
+    return true;
 }
 
 /* Parses and handles every complete frame in buf; returns bytes consumed.
@@ -543,6 +565,13 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length, size_t *ne
         }
         size_t total = h.header_length + (size_t)h.payload_length;
         if (length - off < total) {
+            bool text = h.opcode == 0x1 || (h.opcode == 0x0 && c->message_opcode == 0x1);
+            size_t available = length - off > h.header_length ? length - off - h.header_length : 0;
+            if (!control && text && c->state == CONN_OPEN &&
+                !partial_text_is_valid(c, &h, buf + off + h.header_length, available)) {
+                conn_fail(c, CF_CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
+                return length;
+            }
             *need = total;
             break;
         }

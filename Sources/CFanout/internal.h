@@ -124,6 +124,7 @@ struct cf_conn {
     cf_conn *timer_prev, *timer_next;
     uint64_t deadline_ms;   /* 0 = none */
     uint32_t utf8_state;
+    uint64_t text_checked;  /* payload bytes of an incomplete text frame already validated */
     /* Input: bytes of an incomplete request head or frame. */
     uint8_t *in;
     size_t in_length, in_capacity;
