@@ -187,15 +187,6 @@ static void enqueue_owned(cf_conn *c, cf_frame *f) {
     mark_write(c);
 }
 
-void conn_enqueue(cf_conn *c, cf_frame *frame) {
-    if (c->out.bytes + frame->length > output_limit(c)) {
-        slow_consumer(c);
-        mark_write(c);
-        return;
-    }
-    enqueue_owned(c, cf_frame_retain(frame));
-}
-
 static void set_epollout(cf_conn *c, bool on) {
     if (c->epollout_armed == on) return;
     c->epollout_armed = on;
@@ -221,7 +212,11 @@ static void queue_consume(out_queue *q, size_t n) {
     }
 }
 
-void conn_flush(cf_conn *c) {
+/* Writes as much of the queue as the socket takes now, in one sendmsg per
+ * IOV_MAX frames. Returns 0 when the queue is empty, 1 when bytes remain
+ * (EPOLLOUT is then armed), -1 on a write error. Never tears the connection
+ * down, so it is safe in the middle of a fan-out. */
+static int write_queue(cf_conn *c) {
     cf_loop *loop = c->loop;
     out_queue *q = &c->out;
     while (q->count > 0) {
@@ -242,19 +237,29 @@ void conn_flush(cf_conn *c) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 set_epollout(c, true);
-                return;
+                return 1;
             }
-            conn_destroy(c, 1006);
-            return;
+            return -1;
         }
         STAT_ADD(loop, bytes_written, (uint64_t)n);
         queue_consume(q, (size_t)n);
         if ((size_t)n < total) {
             set_epollout(c, true);
-            return;
+            return 1;
         }
     }
+    return 0;
+}
+
+void conn_flush(cf_conn *c) {
+    int rc = c->write_failed ? -1 : write_queue(c);
+    if (rc < 0) {
+        conn_destroy(c, 1006);
+        return;
+    }
+    if (rc > 0) return;
     set_epollout(c, false);
+    out_queue *q = &c->out;
     if (q->capacity > 16) {
         free(q->frames);
         q->frames = NULL;
@@ -265,6 +270,27 @@ void conn_flush(cf_conn *c) {
         c->shutdown_after_flush = false;
         shutdown(c->fd, SHUT_WR);
     }
+}
+
+/* May `length` more bytes be queued under the output cap? An empty queue
+ * always takes a frame (one message larger than the cap is still
+ * deliverable). Near the cap the socket is written first, so a burst is
+ * judged by what the client has not read, not by what one loop turn queued. */
+static bool has_room(cf_conn *c, size_t length) {
+    size_t limit = output_limit(c);
+    if (c->out.bytes == 0 || c->out.bytes + length <= limit) return true;
+    if (!c->write_failed && write_queue(c) < 0) c->write_failed = true;
+    return !c->write_failed && (c->out.bytes == 0 || c->out.bytes + length <= limit);
+}
+
+/* Queues a shared frame (taking a reference), or cuts a slow consumer. */
+void conn_enqueue(cf_conn *c, cf_frame *frame) {
+    if (!has_room(c, frame->length)) {
+        if (!c->write_failed) slow_consumer(c);
+        mark_write(c);
+        return;
+    }
+    enqueue_owned(c, cf_frame_retain(frame));
 }
 
 void conn_on_writable(cf_conn *c) { mark_write(c); }
@@ -358,7 +384,9 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
     cf_http_request req;
     cf_http_parse_request(head, length, &req);
     if (req.status != 0) {
-        if (!req.is_upgrade && strcmp(req.method, "GET") == 0) {
+        /* Only a well-formed GET that is not an upgrade (status 426) is routed by
+         * path; a malformed request gets its own status whatever its path. */
+        if (req.status == 426 && !req.is_upgrade) {
             for (size_t i = 0; i < s->static_count; i++) {
                 if (strcmp(s->statics[i].path, req.path) == 0) {
                     enqueue_owned(c, cf_frame_retain(s->statics[i].response));
@@ -437,13 +465,8 @@ static void deliver(cf_conn *c, uint8_t opcode, const uint8_t *data, size_t leng
             return;
         }
         if (length) memcpy(payload, data, length);
-        if (c->out.bytes + f->length > output_limit(c)) {
-            cf_frame_release(f);
-            slow_consumer(c);
-            mark_write(c);
-            return;
-        }
-        enqueue_owned(c, f);
+        conn_enqueue(c, f);
+        cf_frame_release(f);
         return;
     }
     cf_callbacks *cb = &c->loop->server->callbacks;

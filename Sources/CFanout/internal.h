@@ -114,6 +114,7 @@ struct cf_conn {
     bool shutdown_after_flush;
     bool write_listed;      /* on the loop's pending-write list */
     bool epollout_armed;
+    bool write_failed;      /* a write failed where the connection could not be torn down */
     bool in_message;        /* a fragmented data message is in progress */
     uint8_t message_opcode;
     uint16_t close_code;    /* reported to on_close */

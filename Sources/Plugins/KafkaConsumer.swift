@@ -11,39 +11,50 @@ final class KafkaConsumer: @unchecked Sendable {
     private let logger: any PluginLogger
     private static let batchSize = 1024
     private static let pollTimeoutMs: Int32 = 100
-    private static let metadataTimeoutMs: Int32 = 5000
+    private static let metadataTimeoutMs: Int32 = 1000
 
     init(handle: OpaquePointer, logger: any PluginLogger) {
         self.handle = handle
         self.logger = logger
     }
 
+    /// Positions the consumer, then delivers records into `sink` until `stop`.
+    func run(topics: [String], fromEarliest: Bool, sink: any MessageSink, stop: StopFlag, brokers: String) {
+        guard let epochs = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return }
+        logger.log(.info, "kafka source consuming \(epochs.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+        sink.sourceIsReady()
+        pollLoop(sink: sink, epochs: epochs, stop: stop)
+    }
+
     /// Assigns every partition of `topics`, positioned at the current end (or
-    /// the beginning), retrying while a topic is missing or the broker is down.
-    /// Returns the epoch of each (topic, partition).
-    func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) async throws -> [PartitionKey: String] {
+    /// the beginning), retrying every second while a topic is missing or the
+    /// broker is unreachable. Returns the epoch of each (topic, partition), or
+    /// nil when stopped first. Every librdkafka call here has a short timeout
+    /// so a stop request is honoured within about a second.
+    private func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) -> [PartitionKey: String]? {
         var lastComplaint = ""
         while !stop.isSet {
             do {
                 return try assignOnce(topics: topics, fromEarliest: fromEarliest)
-            } catch let error as KafkaSourceError {
+            } catch {
                 if error.message != lastComplaint {
                     logger.log(.warning, "kafka source not ready, retrying every second: \(error.message)")
                     lastComplaint = error.message
                 }
-                try? await Task.sleep(for: .seconds(1))
+                for _ in 0..<10 where !stop.isSet { usleep(100_000) }
             }
         }
-        return [:]
+        return nil
     }
 
-    private func assignOnce(topics: [String], fromEarliest: Bool) throws -> [PartitionKey: String] {
-        let clusterID = self.clusterID()
+    private func assignOnce(topics: [String], fromEarliest: Bool) throws(KafkaSourceError) -> [PartitionKey: String] {
+        // Metadata first: it makes the request that also caches the cluster id.
+        let counts = try topics.map { topic throws(KafkaSourceError) in (topic, try partitionCount(of: topic)) }
+        let clusterID = try self.clusterID()
         let list = rd_kafka_topic_partition_list_new(16)!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         var epochs: [PartitionKey: String] = [:]
-        for topic in topics {
-            let count = try partitionCount(of: topic)
+        for (topic, count) in counts {
             for partition in 0..<count {
                 var low: Int64 = 0
                 var high: Int64 = 0
@@ -64,13 +75,16 @@ final class KafkaConsumer: @unchecked Sendable {
         return epochs
     }
 
-    private func clusterID() -> String {
-        guard let id = rd_kafka_clusterid(handle, Self.metadataTimeoutMs) else { return "" }
+    /// The cluster id is part of every epoch, so without it there is no epoch.
+    private func clusterID() throws(KafkaSourceError) -> String {
+        guard let id = rd_kafka_clusterid(handle, Self.metadataTimeoutMs) else {
+            throw KafkaSourceError(message: "cannot read the cluster id (is the broker reachable?)")
+        }
         defer { rd_kafka_mem_free(handle, id) }
         return String(cString: id)
     }
 
-    private func partitionCount(of topic: String) throws -> Int32 {
+    private func partitionCount(of topic: String) throws(KafkaSourceError) -> Int32 {
         let topicHandle = rd_kafka_topic_new(handle, topic, nil)
         defer { rd_kafka_topic_destroy(topicHandle) }
         var metadata: UnsafePointer<rd_kafka_metadata>?

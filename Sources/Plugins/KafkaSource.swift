@@ -60,14 +60,14 @@ public struct KafkaSource: MessageSource {
         defer { consumer.destroy() }
 
         let stop = StopFlag()
-        try await withTaskCancellationHandler {
-            let epochs = try await consumer.assignAll(topics: topics, fromEarliest: startAtEarliest, stop: stop)
-            guard !stop.isSet else { return }
-            logger.log(.info, "kafka source consuming \(epochs.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
-            sink.sourceIsReady()
+        // Everything that blocks in librdkafka runs on a thread of its own,
+        // never on the Swift concurrency pool.
+        await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let thread = Thread {
-                    consumer.pollLoop(sink: sink, epochs: epochs, stop: stop)
+                    consumer.run(
+                        topics: topics, fromEarliest: startAtEarliest, sink: sink, stop: stop,
+                        brokers: brokers)
                     done.resume()
                 }
                 thread.name = "kafka-source"

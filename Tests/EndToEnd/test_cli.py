@@ -1,0 +1,145 @@
+"""`streamgate check-config` (and `serve` with a bad file) as a user runs them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+
+import pytest
+
+from conftest import STREAMGATE_BIN, base_config, subprocess_env
+
+VALID = base_config(8080, "127.0.0.1:9092", ["scores", "news.v2"])
+
+
+def run_cli(*args, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    return subprocess.run([str(STREAMGATE_BIN), *args], capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env())
+
+
+def write(tmp_path, document, name="config.json"):
+    path = tmp_path / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
+
+
+def edited(edit):
+    config = copy.deepcopy(VALID)
+    edit(config)
+    return config
+
+
+def test_valid_file_is_accepted(tmp_path):
+    path = write(tmp_path, VALID)
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{path}: configuration is valid"
+    assert result.stderr == ""
+
+
+def test_minimal_file_is_accepted(tmp_path):
+    path = write(tmp_path, {"source": {"plugin": "kafka", "options": {"brokers": "127.0.0.1:9092",
+                                                                       "topics": ["scores"]}}})
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "configuration is valid" in result.stdout
+
+
+def _set(path, value):
+    def edit(config):
+        *parents, last = path
+        node = config
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return edit
+
+
+def _delete(*path):
+    def edit(config):
+        *parents, last = path
+        node = config
+        for key in parents:
+            node = node[key]
+        del node[last]
+    return edit
+
+
+BAD = [
+    pytest.param(_set(["bogus"], 1), "bogus", "1", id="unknown-top-level-key"),
+    pytest.param(_set(["listen", "hots"], "x"), "listen.hots", '"x"', id="unknown-nested-key"),
+    pytest.param(_set(["websocket", "max_mesage_bytes"], 1), "websocket.max_mesage_bytes", "1", id="typo-key"),
+    pytest.param(_set(["source", "options", "extra"], True), "source.options.extra", "true",
+                 id="unknown-plugin-option"),
+    pytest.param(_set(["listen", "port"], 70000), "listen.port", "70000", id="port-too-big"),
+    pytest.param(_set(["listen", "port"], -1), "listen.port", "-1", id="port-negative"),
+    pytest.param(_set(["listen", "port"], "8080"), "listen.port", '"8080"', id="port-string"),
+    pytest.param(_set(["listen", "port"], 80.5), "listen.port", None, id="port-fraction"),
+    pytest.param(_delete("source"), "source", None, id="missing-source"),
+    pytest.param(_set(["source", "plugin"], "kafkaa"), "source.plugin", '"kafkaa"', id="unknown-source-plugin"),
+    pytest.param(_set(["mapping", "plugin"], "nope"), "mapping.plugin", '"nope"', id="unknown-mapping-plugin"),
+    pytest.param(_set(["authorization", "plugin"], "deny-some"), "authorization.plugin", '"deny-some"',
+                 id="unknown-authorization-plugin"),
+    pytest.param(_delete("source", "options", "brokers"), "source.options.brokers", None, id="missing-brokers"),
+    pytest.param(_set(["source", "options", "topics"], []), "source.options.topics", "[]", id="no-topics"),
+    pytest.param(_set(["source", "options", "topics"], ["bad topic"]), "source.options.topics[0]",
+                 '"bad topic"', id="invalid-topic-name"),
+    pytest.param(_set(["source", "options", "properties"], {"no.such.property": "1"}),
+                 "source.options.properties.no.such.property", '"1"', id="unknown-librdkafka-property"),
+    pytest.param(_set(["websocket", "max_message_bytes"], 10), "websocket.max_message_bytes", "10",
+                 id="max-message-too-small"),
+    pytest.param(_set(["websocket", "path"], "ws"), "websocket.path", '"ws"', id="path-without-slash"),
+    pytest.param(_set(["echo", "path"], "/ws"), "echo.path", '"/ws"', id="echo-path-clash"),
+    pytest.param(_set(["log_level"], "loud"), "log_level", '"loud"', id="bad-log-level"),
+    pytest.param(_set(["event_loops"], 1000), "event_loops", "1000", id="too-many-loops"),
+]
+
+
+@pytest.mark.parametrize("edit,key,value", BAD)
+def test_bad_file_is_rejected_naming_the_key(tmp_path, edit, key, value):
+    path = write(tmp_path, edited(edit))
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    prefix = f"error: {path}: {key}: "
+    assert lines[0].startswith(prefix), f"expected {prefix!r}…, got {lines[0]!r}"
+    rest = lines[0][len(prefix):]
+    if value is not None:
+        assert rest.startswith(f"got {value}, expected "), rest
+    else:
+        assert re.match(r"(got .+|missing), expected .+", rest), rest
+
+
+@pytest.mark.parametrize("document", ['{"listen": {"port": 8080,}', "", "[]", "not json at all", '{"a": 1} x'],
+                         ids=["trailing-comma", "empty", "array", "garbage", "trailing-garbage"])
+def test_invalid_json_is_rejected(tmp_path, document):
+    path = write(tmp_path, document)
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.startswith(f"error: {path}: "), result.stderr
+    assert result.stdout == ""
+
+
+def test_invalid_json_message(tmp_path):
+    path = write(tmp_path, '{"listen": {"port": 8080,}')
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {path}: not valid JSON"), result.stderr
+
+
+def test_missing_file_is_rejected(tmp_path):
+    path = tmp_path / "absent.json"
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {path}: "), result.stderr
+
+
+def test_serve_refuses_a_bad_file(tmp_path):
+    path = write(tmp_path, edited(_set(["listen", "port"], 70000)))
+    result = run_cli("serve", "--config", str(path), timeout=15)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert f"error: {path}: listen.port: got 70000" in result.stderr
