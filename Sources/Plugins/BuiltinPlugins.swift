@@ -6,5 +6,6 @@ public enum BuiltinPlugins {
         registrar.register(authorizer: AllowAllAuthorizerFactory())
         registrar.register(mapper: TopicKeyMapperFactory())
         registrar.register(source: KafkaSourceFactory())
+        registrar.register(source: GeneratorSourceFactory())
     }
 }

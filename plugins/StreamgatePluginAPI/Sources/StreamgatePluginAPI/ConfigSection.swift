@@ -79,6 +79,18 @@ public final class ConfigSection: @unchecked Sendable {
         }
     }
 
+    /// A number within `range` (inclusive).
+    public func number(_ key: String, default value: Double, range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        let expected = "a number from \(range.lowerBound) to \(range.upperBound)"
+        switch raw(key) {
+        case nil, .null?: return value
+        case .number(let n)?:
+            guard range.contains(n) else { throw mismatch(key, .number(n), expected) }
+            return n
+        case let v?: throw mismatch(key, v, expected)
+        }
+    }
+
     public func stringArray(_ key: String) throws(ConfigurationError) -> [String]? {
         switch raw(key) {
         case nil, .null?: return nil

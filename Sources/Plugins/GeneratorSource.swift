@@ -1,0 +1,119 @@
+import Foundation
+import StreamgatePluginAPI
+import Synchronization
+
+/// The `generator` source: synthetic records at a fixed rate, entering the
+/// fan-out by the same path as Kafka records, so the gateway alone can be
+/// measured without the broker's cost (scripts/bench).
+///
+/// Records go to topic `topic` with keys `<key_prefix>1 ... <key_prefix>K`.
+/// Every key is updated `rate_per_key` times per second; with `"spread":
+/// true` (the default) the updates are spaced evenly in time, otherwise each
+/// round publishes every key at once (a burst). Each payload starts with the
+/// send time (8 bytes, big-endian nanoseconds since the Unix epoch) and the
+/// key's sequence number (8 bytes), then filler up to `payload_bytes`, so a
+/// subscriber can measure latency, loss and order. The sequence number is
+/// also the record's offset.
+public struct GeneratorSourceFactory: MessageSourceFactory {
+    public let name = "generator"
+
+    public init() {}
+
+    public func makeSource(options: ConfigSection, context: PluginContext) throws -> any MessageSource {
+        let topic = try options.string("topic", default: "bench")
+        guard TopicKeyMapper.isValidTopic(topic) else {
+            throw ConfigurationError(key: options.keyPath("topic"), value: "\"\(topic)\"", expected: "a valid Kafka topic name")
+        }
+        let source = GeneratorSource(
+            topic: topic,
+            keyPrefix: try options.string("key_prefix", default: "k"),
+            keyCount: try options.int("keys", default: 1000, range: 1...10_000_000),
+            ratePerKey: try options.number("rate_per_key", default: 1, range: 0.001...1_000_000),
+            payloadBytes: try options.int("payload_bytes", default: 512, range: 16...(16 << 20)),
+            spread: try options.bool("spread", default: true),
+            logger: context.logger)
+        try options.finish()
+        return source
+    }
+}
+
+public struct GeneratorSource: MessageSource {
+    let topic: String
+    let keyPrefix: String
+    let keyCount: Int
+    let ratePerKey: Double
+    let payloadBytes: Int
+    let spread: Bool
+    let logger: any PluginLogger
+
+    public var topics: [String] { [topic] }
+
+    public func run(delivering sink: any MessageSink) async throws {
+        let stop = StopFlag()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread {
+                    generate(into: sink, stop: stop)
+                    done.resume()
+                }
+                thread.name = "generator-source"
+                thread.start()
+            }
+        } onCancel: {
+            stop.set()
+        }
+    }
+
+    /// Publishes on a fixed schedule: record i of the run is due at
+    /// start + i / totalRate (spread) or each round at start + r / ratePerKey
+    /// (burst). Late records are sent at once, so the rate holds on average.
+    private func generate(into sink: any MessageSink, stop: StopFlag) {
+        let keys = (1...keyCount).map { Array("\(keyPrefix)\($0)".utf8) }
+        let epoch = "generator-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16)
+        var payload = [UInt8](repeating: 0x2A, count: payloadBytes)
+        var sequence = [Int64](repeating: 0, count: keyCount)
+        let totalRate = ratePerKey * Double(keyCount)
+        logger.log(.info, "generator source: \(keyCount) keys x \(ratePerKey)/s = \(totalRate) records/s of \(payloadBytes) bytes, \(spread ? "spread evenly" : "in bursts")")
+        sink.sourceIsReady()
+        let start = DispatchTime.now().uptimeNanoseconds
+        var sent: UInt64 = 0
+        while !stop.isSet {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let due: UInt64
+            if spread {
+                due = UInt64(elapsed * totalRate)
+            } else {
+                due = (UInt64(elapsed * ratePerKey) + 1) * UInt64(keyCount)
+            }
+            if sent >= due {
+                // Sleep until the next record is due, at most 1 ms at a time.
+                let next = spread ? Double(sent + 1) / totalRate : Double(sent / UInt64(keyCount)) / ratePerKey
+                let wait = max(0, min(0.001, next - elapsed))
+                if wait > 0 { usleep(UInt32(wait * 1e6)) }
+                continue
+            }
+            var batch = 0
+            while sent < due && batch < 4096 {
+                let index = Int(sent % UInt64(keyCount))
+                sequence[index] += 1
+                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+                Self.storeBigEndian(now, into: &payload, at: 0)
+                Self.storeBigEndian(UInt64(sequence[index]), into: &payload, at: 8)
+                keys[index].withUnsafeBytes { key in
+                    payload.withUnsafeBytes { value in
+                        sink.deliver(SourceRecord(
+                            topic: topic, partition: 0, offset: sequence[index], timestampMs: Int64(now / 1_000_000),
+                            epoch: epoch, key: key, value: value))
+                    }
+                }
+                sent += 1
+                batch += 1
+            }
+            sink.endOfBatch()
+        }
+    }
+
+    private static func storeBigEndian(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {
+        for i in 0..<8 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64(i))) }
+    }
+}
