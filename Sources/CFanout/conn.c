@@ -178,10 +178,18 @@ static bool queue_push(out_queue *q, cf_frame *f) {
 
 /* Queues a frame the connection already owns a reference to. Control frames
  * and handshake bytes bypass the slow-consumer cap. */
+/* Out of memory for a connection's output: it cannot be served any more.
+ * It is torn down by its next flush, never here, because callers (a fan-out
+ * walk among them) still hold it. */
+static void output_failed(cf_conn *c) {
+    c->write_failed = true;
+    mark_write(c);
+}
+
 static void enqueue_owned(cf_conn *c, cf_frame *f) {
     if (!queue_push(&c->out, f)) {
         cf_frame_release(f);
-        conn_destroy(c, 1006);
+        output_failed(c);
         return;
     }
     mark_write(c);
@@ -284,13 +292,14 @@ static bool has_room(cf_conn *c, size_t length) {
 }
 
 /* Queues a shared frame (taking a reference), or cuts a slow consumer. */
-void conn_enqueue(cf_conn *c, cf_frame *frame) {
+bool conn_enqueue(cf_conn *c, cf_frame *frame) {
     if (!has_room(c, frame->length)) {
         if (!c->write_failed) slow_consumer(c);
         mark_write(c);
-        return;
+        return false;
     }
     enqueue_owned(c, cf_frame_retain(frame));
+    return !c->write_failed;
 }
 
 void conn_on_writable(cf_conn *c) { mark_write(c); }
@@ -326,7 +335,7 @@ static const char *status_text(int status) {
 static void enqueue_text(cf_conn *c, const char *text, size_t length) {
     cf_frame *f = frame_create_raw(length);
     if (!f) {
-        conn_destroy(c, 1006);
+        output_failed(c);
         return;
     }
     memcpy(f->bytes, text, length);
@@ -344,7 +353,6 @@ static void respond_error(cf_conn *c, int status, const char *why) {
                      "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
                      status, status_text(status), strlen(why) + 1, extra, why);
     enqueue_text(c, buf, (size_t)n);
-    if (c->state == CONN_DEAD) return;
     drain_after_flush(c);
 }
 
@@ -356,12 +364,11 @@ static void respond_readiness(cf_conn *c, int ready) {
                                "Content-Length: 10\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nnot ready\n";
     if (ready) enqueue_text(c, ok, sizeof(ok) - 1);
     else enqueue_text(c, wait, sizeof(wait) - 1);
-    if (c->state == CONN_DEAD) return;
     drain_after_flush(c);
 }
 
 static void peer_address(int fd, char *out, size_t size) {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof(ss);
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -390,8 +397,7 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
             for (size_t i = 0; i < s->static_count; i++) {
                 if (strcmp(s->statics[i].path, req.path) == 0) {
                     enqueue_owned(c, cf_frame_retain(s->statics[i].response));
-                    if (c->state == CONN_DEAD) return;
-                    drain_after_flush(c);
+                                    drain_after_flush(c);
                     return;
                 }
             }
@@ -427,7 +433,6 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
                      (c->kind == KIND_STREAM && req.offers_streamgate_v1)
                          ? "Sec-WebSocket-Protocol: streamgate.v1\r\n" : "");
     enqueue_text(c, buf, (size_t)n);
-    if (c->state == CONN_DEAD) return;
     c->state = CONN_OPEN;
     conn_set_deadline(c, 0);
     if (c->kind == KIND_STREAM && s->callbacks.on_open) {
@@ -451,7 +456,7 @@ static bool append(uint8_t **buf, size_t *length, size_t *capacity, const uint8_
         *buf = b;
         *capacity = cap;
     }
-    memcpy(*buf + *length, data, n);
+    if (n) memcpy(*buf + *length, data, n);
     *length += n;
     return true;
 }
@@ -670,27 +675,17 @@ static void feed(cf_conn *c, uint8_t *data, size_t n) {
         c->in_length = left;
     } else if (left > 0) {
         c->in_length = 0;
-        if (need > c->in_capacity) {
-            uint8_t *b = realloc(c->in, need);
-            if (!b) { conn_destroy(c, 1006); return; }
-            c->in = b;
-            c->in_capacity = need;
-        }
         if (!append(&c->in, &c->in_length, &c->in_capacity, buf + used, left)) {
             conn_destroy(c, 1006);
             return;
         }
     }
+    /* Buffers grow with the bytes that arrive (append doubles), never to a
+     * size a frame header merely claims. */
     if (c->in_length == 0 && c->in_capacity > IDLE_BUFFER_KEEP) {
         free(c->in);
         c->in = NULL;
         c->in_capacity = 0;
-    } else if (need > c->in_capacity) {
-        uint8_t *b = realloc(c->in, need);
-        if (b) {
-            c->in = b;
-            c->in_capacity = need;
-        }
     }
 }
 
@@ -699,6 +694,8 @@ void conn_on_readable(cf_conn *c) {
     for (int round = 0; round < READS_PER_TURN && c->state != CONN_DEAD; round++) {
         ssize_t n = recv(c->fd, loop->read_buffer, loop->read_capacity, 0);
         if (n == 0) {
+            /* The peer half-closed: it may still read what we owe it. */
+            if (!c->write_failed) write_queue(c);
             conn_destroy(c, c->state == CONN_DRAINING && c->close_code ? c->close_code : 1006);
             return;
         }

@@ -66,7 +66,10 @@ cf_frame *frame_create_close(uint16_t code, const char *reason) {
         n = 2;
         if (reason) {
             size_t r = strlen(reason);
-            if (r > 123) r = 123;
+            if (r > 123) {
+                r = 123;
+                while (r > 0 && ((uint8_t)reason[r] & 0xC0) == 0x80) r--; /* keep whole UTF-8 characters */
+            }
             memcpy(payload + 2, reason, r);
             n += r;
         }

@@ -42,7 +42,7 @@ static int list_has_token(const char *v, size_t n, const char *token) {
 }
 
 static int is_tchar(char c) {
-    return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return isalnum((unsigned char)c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 void cf_http_parse_request(const char *head, size_t length, cf_http_request *out) {

@@ -212,7 +212,7 @@ cf_conn *conn_create(cf_loop *loop, int fd);
 void conn_on_readable(cf_conn *c);
 void conn_on_writable(cf_conn *c);
 void conn_flush(cf_conn *c);
-void conn_enqueue(cf_conn *c, cf_frame *frame);    /* takes a new reference */
+bool conn_enqueue(cf_conn *c, cf_frame *frame);    /* takes a new reference; false if not queued */
 void conn_close(cf_conn *c, uint16_t code, const char *reason); /* graceful */
 void conn_destroy(cf_conn *c, uint16_t code);      /* immediate */
 void conn_on_timeout(cf_conn *c);

@@ -53,8 +53,10 @@ int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t 
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     loop->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct rlimit rl;
-    size_t max_fds = 65536;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) max_fds = rl.rlim_cur;
+    /* One slot per descriptor the process may open, capped: a huge soft
+     * limit must not cost gigabytes (descriptors past the cap are refused). */
+    size_t max_fds = 1 << 20;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < max_fds) max_fds = rl.rlim_cur;
     loop->conns_capacity = max_fds;
     loop->conns = calloc(max_fds, sizeof(cf_conn *));
     loop->read_capacity = 256 * 1024;
@@ -172,14 +174,14 @@ static void publish(cf_loop *loop, cf_frame *frame) {
     endpoint *ep = endpoints_find(&loop->endpoints, frame->endpoint, frame->endpoint_length,
                                   frame->endpoint_hash);
     if (!ep) return;
-    /* conn_enqueue never unsubscribes (a slow consumer is only marked
-     * closing), so the subscriber array is stable during this walk. */
+    /* conn_enqueue never unsubscribes or destroys (a slow consumer is only
+     * marked closing, a failed one torn down at its flush), so the
+     * subscriber array is stable during this walk. */
     uint32_t delivered = 0;
     for (uint32_t i = 0; i < ep->count; i++) {
         cf_conn *c = ep->subs[i]->conn;
         if (c->state != CONN_OPEN) continue;
-        conn_enqueue(c, frame);
-        delivered++;
+        delivered += conn_enqueue(c, frame);
     }
     STAT_ADD(loop, messages_delivered, delivered);
 }

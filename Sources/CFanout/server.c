@@ -41,8 +41,10 @@ cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *
         snprintf(errstr, errstr_size, "echo path must start with '/' and differ from the stream path");
         return NULL;
     }
-    if (config->max_output_bytes < 1024 || config->max_message_bytes < 125 || config->max_header_bytes < 256) {
-        snprintf(errstr, errstr_size, "buffer limits are too small to be useful");
+    if (config->max_output_bytes < 1024 || config->max_message_bytes < 125 || config->max_header_bytes < 256 ||
+        config->max_message_bytes > (1u << 30) || config->echo_max_message_bytes > (1u << 30) ||
+        config->max_output_bytes > ((size_t)1 << 40)) {
+        snprintf(errstr, errstr_size, "buffer limits out of range (messages 125 B..1 GiB, output >= 1 KiB, headers >= 256 B)");
         return NULL;
     }
     cf_server *s = calloc(1, sizeof(cf_server));
