@@ -1,0 +1,149 @@
+"""Turns a bench result into the ratios printed at the end of a run, the
+table in BENCHMARKS.md (between the bench:table markers) and two charts."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+REFERENCE_PUBLISHED = 41_700   # the reference system's delivered msgs per vCPU-second (other hardware)
+START, END = "<!-- bench:table:start -->", "<!-- bench:table:end -->"
+
+
+def _fmt(value, digits=0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def ratios(results: dict) -> dict:
+    t = results["scenarios"].get("throughput", {})
+    sg = (t.get("streamgate") or {}).get("msgs_per_cpu_second")
+    out = {}
+    if sg:
+        for name, r in t.items():
+            if name != "streamgate" and r.get("msgs_per_cpu_second"):
+                out[name] = sg / r["msgs_per_cpu_second"]
+        out["reference system (published, other hardware)"] = sg / REFERENCE_PUBLISHED
+    return out
+
+
+def ratios_text(results: dict) -> str:
+    lines = ["Streamgate's delivered messages per server CPU-second, as a multiple of:"]
+    for name, ratio in ratios(results).items():
+        lines.append(f"  {name:<48} {ratio:5.2f}x")
+    return "\n".join(lines)
+
+
+def _row(system: str, r: dict, note: str = "") -> str:
+    if "error" in r:
+        return f"| {system} | – | – | – | – | – | – | – | could not run: {r['error']} |"
+    flags = []
+    if r.get("lost"):
+        flags.append(f"**lost {r['lost']}**")
+    if r.get("reordered"):
+        flags.append(f"**reordered {r['reordered']}**")
+    if r.get("closed"):
+        flags.append(f"closed {r['closed']}")
+    if note:
+        flags.append(note)
+    return (f"| {system} | {_fmt(r['clients'])} | {_fmt(r['delivered_per_second'])} | "
+            f"**{_fmt(r.get('msgs_per_cpu_second'))}** | {r['server_cpu_utilization']:.2f} | "
+            f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} / {r['p999_ms']:.2f} / {r['max_ms']:.1f} | "
+            f"{r['load_generator_cpu_seconds']:.1f} | {'ok' if not (r.get('lost') or r.get('reordered')) else 'NO'} | "
+            f"{', '.join(flags)} |")
+
+
+def table(results: dict) -> str:
+    s = results["scenarios"]
+    head = ("| system | clients | delivered/s | msgs per server CPU-s | server CPU (cores) | "
+            "latency p50 / p99 / p99.9 / max (ms) | load-gen CPU-s | exact | notes |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    out = [f"Run `{results['command']}` on {results['date']} ({results['machine']['cpus']} cores, "
+           f"kernel {results['machine']['kernel']}), {results['payload_bytes']}-byte payloads."]
+    if "throughput" in s:
+        t = s["throughput"]
+        any_r = next((r for r in t.values() if "clients" in r), None)
+        out.append("\n**Same workload for every system** "
+                   + (f"({any_r['clients']:,} clients, each subscribed to one random channel):" if any_r else ":"))
+        out.append(head)
+        out.extend(_row(name, r) for name, r in t.items())
+        out.append("")
+        out.append("Streamgate as a multiple of each: "
+                   + ", ".join(f"{name} **{ratio:.2f}x**" for name, ratio in ratios(results).items()) + ".")
+    if "reference" in s:
+        out.append("\n**Reference shape** (every endpoint updated once per second, publishes spread in time):")
+        out.append(head)
+        out.extend(_row(name, r, "end-to-end through Tansu" if "kafka" in name else "gateway only")
+                   for name, r in s["reference"].items())
+    if "saturation" in s:
+        out.append("\n**Saturation** (rate per endpoint raised step by step):")
+        out.append(head)
+        out.extend(_row(f"streamgate @ {r['rate_per_endpoint']}/s per endpoint", r) for r in s["saturation"])
+    if "connections" in s:
+        out.append("\n**Connections** (idle, subscribed):\n\n| clients | gateway RSS per idle connection | connections accepted/s |\n|---|---|---|")
+        out.extend(f"| {_fmt(r['clients'])} | {_fmt(r['bytes_per_idle_connection'])} bytes | "
+                   f"{_fmt(r['connections_per_second'])} |" for r in s["connections"])
+    return "\n".join(out)
+
+
+def update_benchmarks_md(results: dict, path: Path) -> None:
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text:
+        text += f"\n{START}\n{END}\n"
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    path.write_text(before + START + "\n" + table(results) + "\n" + END + after)
+
+
+def draw_charts(results: dict, folder: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no charts")
+        return
+    from bench import hist_value  # same histogram layout as benchsub
+    t = {k: v for k, v in results["scenarios"].get("throughput", {}).items() if v.get("msgs_per_cpu_second")}
+    if t:
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+        names = list(t)
+        values = [t[n]["msgs_per_cpu_second"] for n in names]
+        colors = ["#2563eb" if n == "streamgate" else "#9ca3af" if n == "bare-send" else "#f59e0b" for n in names]
+        ax.barh(names[::-1], values[::-1], color=colors[::-1])
+        for y, v in enumerate(values[::-1]):
+            ax.text(v, y, f" {v:,.0f}", va="center", fontsize=9)
+        ax.set_xlabel("delivered messages per server CPU-second (higher is better)")
+        any_r = next(iter(t.values()))
+        ax.set_title(f"Fan-out efficiency: {any_r['clients']:,} clients, same workload, same run", fontsize=10)
+        ax.set_xlim(0, max(values) * 1.22)
+        fig.tight_layout()
+        fig.savefig(folder / "throughput.png", dpi=110)
+        plt.close(fig)
+    series = dict(results["scenarios"].get("reference", {}))
+    series.update({f"{k} (throughput)": v for k, v in t.items()})
+    series = {k: v for k, v in series.items() if v.get("histogram")}
+    if series:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for name, r in series.items():
+            total = sum(c for _, c in r["histogram"])
+            xs, ys, seen = [], [], 0
+            for index, count in r["histogram"]:
+                seen += count
+                q = seen / total
+                if q >= 1:
+                    q = 1 - 0.5 / total
+                xs.append(1 / (1 - q))
+                ys.append(hist_value(index) / 1e6)
+            ax.plot(xs, ys, label=name, linewidth=1.4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ticks = [2, 10, 100, 1000, 10000, 100000]
+        ax.set_xticks(ticks, ["p50", "p90", "p99", "p99.9", "p99.99", "p99.999"])
+        ax.set_ylabel("latency (ms)")
+        ax.set_title("Latency distribution (every delivered message)", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(folder / "latency.png", dpi=110)
+        plt.close(fig)
