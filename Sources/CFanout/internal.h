@@ -205,6 +205,7 @@ void loop_destroy(cf_loop *loop);
 void *loop_run(void *arg);
 /* The single thread-safe entry point into a loop: queue + eventfd wake-up. */
 void loop_submit(cf_loop *loop, const loop_cmd *cmd);
+void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count);
 uint64_t now_ms(void);
 
 /* conn.c — everything a connection does, run on its loop thread. */

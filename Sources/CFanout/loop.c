@@ -133,23 +133,27 @@ void loop_destroy(cf_loop *loop) {
     pthread_mutex_destroy(&loop->queue_lock);
 }
 
-void loop_submit(cf_loop *loop, const loop_cmd *cmd) {
+void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
     bool wake = false;
     pthread_mutex_lock(&loop->queue_lock);
-    if (loop->queue_length == loop->queue_capacity) {
-        size_t cap = loop->queue_capacity ? loop->queue_capacity * 2 : 256;
+    if (loop->queue_length + count > loop->queue_capacity) {
+        size_t cap = loop->queue_capacity ? loop->queue_capacity : 256;
+        while (cap < loop->queue_length + count) cap *= 2;
         loop_cmd *q = realloc(loop->queue, cap * sizeof(loop_cmd));
         if (!q) {
-            /* Out of memory: drop the command rather than crash the gateway. */
+            /* Out of memory: drop the commands rather than crash the gateway. */
             pthread_mutex_unlock(&loop->queue_lock);
-            cf_frame_release(cmd->frame);
-            free(cmd->text);
+            for (size_t i = 0; i < count; i++) {
+                cf_frame_release(cmds[i].frame);
+                free(cmds[i].text);
+            }
             return;
         }
         loop->queue = q;
         loop->queue_capacity = cap;
     }
-    loop->queue[loop->queue_length++] = *cmd;
+    memcpy(loop->queue + loop->queue_length, cmds, count * sizeof(loop_cmd));
+    loop->queue_length += count;
     if (!loop->wake_pending) {
         loop->wake_pending = true;
         wake = true;
@@ -161,6 +165,8 @@ void loop_submit(cf_loop *loop, const loop_cmd *cmd) {
         (void)n;
     }
 }
+
+void loop_submit(cf_loop *loop, const loop_cmd *cmd) { loop_submit_many(loop, cmd, 1); }
 
 static cf_conn *conn_by_id(cf_loop *loop, cf_conn_id id) {
     int fd = (int)(id & 0xFFFFFFFFu);

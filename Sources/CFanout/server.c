@@ -180,14 +180,23 @@ static cf_loop *loop_of(cf_server *s, cf_conn_id conn) {
     return index < s->loop_count ? &s->loops[index] : NULL;
 }
 
-void cf_server_publish(cf_server *s, cf_frame *frame) {
-    /* Each loop's command owns one reference; the caller's is consumed. */
-    for (int i = 0; i < s->loop_count; i++) {
-        loop_cmd cmd = {.type = CMD_PUBLISH, .frame = cf_frame_retain(frame)};
-        loop_submit(&s->loops[i], &cmd);
+void cf_server_publish_batch(cf_server *s, cf_frame *const *frames, size_t count) {
+    /* Each loop's command owns one reference per frame; the caller's are
+     * consumed. Chunks keep the command array on the stack. */
+    loop_cmd cmds[256];
+    for (size_t done = 0; done < count;) {
+        size_t chunk = count - done < 256 ? count - done : 256;
+        for (int l = 0; l < s->loop_count; l++) {
+            for (size_t i = 0; i < chunk; i++)
+                cmds[i] = (loop_cmd){.type = CMD_PUBLISH, .frame = cf_frame_retain(frames[done + i])};
+            loop_submit_many(&s->loops[l], cmds, chunk);
+        }
+        done += chunk;
     }
-    cf_frame_release(frame);
+    for (size_t i = 0; i < count; i++) cf_frame_release(frames[i]);
 }
+
+void cf_server_publish(cf_server *s, cf_frame *frame) { cf_server_publish_batch(s, &frame, 1); }
 
 static void submit_text(cf_server *s, uint8_t type, cf_conn_id conn, uint16_t code, const char *text,
                         size_t length) {

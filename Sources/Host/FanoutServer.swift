@@ -127,6 +127,11 @@ struct FanoutHandle: @unchecked Sendable {
     /// Fans a frame built by `DeliveryFrame` out to its endpoint's subscribers.
     func publish(_ frame: OpaquePointer) { cf_server_publish(server, frame) }
 
+    /// Fans frames out with one lock and at most one wake-up per loop.
+    func publish(batch frames: UnsafeBufferPointer<OpaquePointer?>) {
+        cf_server_publish_batch(server, frames.baseAddress, frames.count)
+    }
+
     func subscribe(_ conn: cf_conn_id, to endpoint: String) {
         var endpoint = endpoint
         endpoint.withUTF8 { bytes in

@@ -64,9 +64,10 @@ public struct GeneratorSource: MessageSource {
         }
     }
 
-    /// Publishes on a fixed schedule: record i of the run is due at
-    /// start + i / totalRate (spread) or each round at start + r / ratePerKey
-    /// (burst). Late records are sent at once, so the rate holds on average.
+    /// Publishes on a fixed schedule, in 1 ms ticks: each tick hands over every
+    /// record due by then (record i of the run is due at start + i / totalRate
+    /// when spread; each round of all keys at start + r / ratePerKey in bursts)
+    /// as one batch — the granularity of uWebSockets' timers and of baresend.
     private func generate(into sink: any MessageSink, stop: StopFlag) {
         let keys = (1...keyCount).map { Array("\(keyPrefix)\($0)".utf8) }
         let epoch = "generator-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16)
@@ -77,23 +78,16 @@ public struct GeneratorSource: MessageSource {
         sink.sourceIsReady()
         let start = DispatchTime.now().uptimeNanoseconds
         var sent: UInt64 = 0
+        var tick: UInt64 = 0
         while !stop.isSet {
+            tick += 1
+            let tickAt = start + tick * 1_000_000
+            let now = DispatchTime.now().uptimeNanoseconds
+            if tickAt > now { usleep(UInt32((tickAt - now) / 1000)) }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let due: UInt64
-            if spread {
-                due = UInt64(elapsed * totalRate)
-            } else {
-                due = (UInt64(elapsed * ratePerKey) + 1) * UInt64(keyCount)
-            }
-            if sent >= due {
-                // Sleep until the next record is due, at most 1 ms at a time.
-                let next = spread ? Double(sent + 1) / totalRate : Double(sent / UInt64(keyCount)) / ratePerKey
-                let wait = max(0, min(0.001, next - elapsed))
-                if wait > 0 { usleep(UInt32(wait * 1e6)) }
-                continue
-            }
-            var batch = 0
-            while sent < due && batch < 4096 {
+            let due = spread ? UInt64(elapsed * totalRate) : (UInt64(elapsed * ratePerKey) + 1) * UInt64(keyCount)
+            guard sent < due else { continue }
+            while sent < due {
                 let index = Int(sent % UInt64(keyCount))
                 sequence[index] += 1
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)
@@ -107,7 +101,6 @@ public struct GeneratorSource: MessageSource {
                     }
                 }
                 sent += 1
-                batch += 1
             }
             sink.endOfBatch()
         }

@@ -135,6 +135,10 @@ void cf_server_get_stats(const cf_server *server, cf_stats *out);
  * Consumes the caller's reference. */
 void cf_server_publish(cf_server *server, cf_frame *frame);
 
+/* Publishes several frames with one lock and at most one wake-up per loop:
+ * what a source hands over per batch. Consumes the caller's references. */
+void cf_server_publish_batch(cf_server *server, cf_frame *const *frames, size_t count);
+
 /* Subscribes / unsubscribes a connection to an endpoint (idempotent). */
 void cf_server_subscribe(cf_server *server, cf_conn_id conn, const char *endpoint, size_t length);
 void cf_server_unsubscribe(cf_server *server, cf_conn_id conn, const char *endpoint, size_t length);
