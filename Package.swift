@@ -28,7 +28,7 @@ let package = Package(
                 // The hot path is always optimised, even in debug builds.
                 .unsafeFlags(["-O2", "-fno-omit-frame-pointer"]),
             ],
-            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("pthread")]
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("uring"), .linkedLibrary("pthread")]
         ),
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka"),
         .target(

@@ -21,7 +21,7 @@ def ratios(results: dict) -> dict:
     out = {}
     if sg:
         for name, r in t.items():
-            if name != "streamgate" and r.get("msgs_per_cpu_second"):
+            if not name.startswith("streamgate") and r.get("msgs_per_cpu_second"):
                 out[name] = sg / r["msgs_per_cpu_second"]
         out["reference system (published, other hardware)"] = sg / REFERENCE_PUBLISHED
     return out
@@ -109,7 +109,7 @@ def draw_charts(results: dict, folder: Path) -> None:
         fig, ax = plt.subplots(figsize=(8, 3.8))
         names = list(t)
         values = [t[n]["msgs_per_cpu_second"] for n in names]
-        colors = ["#2563eb" if n == "streamgate" else "#9ca3af" if n == "bare-send" else "#f59e0b" for n in names]
+        colors = ["#2563eb" if n.startswith("streamgate") else "#9ca3af" if n == "bare-send" else "#f59e0b" for n in names]
         ax.barh(names[::-1], values[::-1], color=colors[::-1])
         for y, v in enumerate(values[::-1]):
             ax.text(v, y, f" {v:,.0f}", va="center", fontsize=9)

@@ -220,49 +220,64 @@ static void queue_consume(out_queue *q, size_t n) {
     }
 }
 
+size_t conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total) {
+    out_queue *q = &c->out;
+    size_t n = 0;
+    *total = 0;
+    for (uint32_t i = 0; i < q->count && n < (size_t)max; i++) {
+        cf_frame *f = q->frames[(q->head + i) & (q->capacity - 1)];
+        size_t off = i == 0 ? q->head_offset : 0;
+        iov[n].iov_base = f->bytes + off;
+        iov[n].iov_len = f->length - off;
+        *total += f->length - off;
+        n++;
+    }
+    return n;
+}
+
+int conn_wrote(cf_conn *c, ssize_t result, size_t attempted) {
+    cf_loop *loop = c->loop;
+    STAT_ADD(loop, write_calls, 1);
+    if (result < 0) {
+        if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) {
+            set_epollout(c, true);
+            return 1;
+        }
+        return -1;
+    }
+    STAT_ADD(loop, bytes_written, (uint64_t)result);
+    queue_consume(&c->out, (size_t)result);
+    if ((size_t)result < attempted) {
+        set_epollout(c, true); /* the socket buffer is full */
+        return 1;
+    }
+    return c->out.count > 0 ? 2 : 0;
+}
+
 /* Writes as much of the queue as the socket takes now, in one sendmsg per
  * IOV_MAX frames. Returns 0 when the queue is empty, 1 when bytes remain
  * (EPOLLOUT is then armed), -1 on a write error. Never tears the connection
  * down, so it is safe in the middle of a fan-out. */
 static int write_queue(cf_conn *c) {
-    cf_loop *loop = c->loop;
-    out_queue *q = &c->out;
-    while (q->count > 0) {
-        int iovcnt = 0;
-        size_t total = 0;
-        for (uint32_t i = 0; i < q->count && iovcnt < IOV_MAX; i++) {
-            cf_frame *f = q->frames[(q->head + i) & (q->capacity - 1)];
-            size_t off = i == 0 ? q->head_offset : 0;
-            loop->iov[iovcnt].iov_base = f->bytes + off;
-            loop->iov[iovcnt].iov_len = f->length - off;
-            total += f->length - off;
-            iovcnt++;
-        }
-        struct msghdr msg = {.msg_iov = loop->iov, .msg_iovlen = (size_t)iovcnt};
+    int rc = 2;
+    while (rc == 2) {
+        size_t total;
+        size_t iovcnt = conn_gather(c, c->loop->iov, IOV_MAX, &total);
+        if (iovcnt == 0) return 0;
+        struct msghdr msg = {.msg_iov = c->loop->iov, .msg_iovlen = iovcnt};
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        STAT_ADD(loop, write_calls, 1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                set_epollout(c, true);
-                return 1;
-            }
-            return -1;
-        }
-        STAT_ADD(loop, bytes_written, (uint64_t)n);
-        queue_consume(q, (size_t)n);
-        if ((size_t)n < total) {
-            set_epollout(c, true);
-            return 1;
-        }
+        rc = conn_wrote(c, n < 0 ? -errno : n, total);
     }
-    return 0;
+    return rc;
 }
 
-void conn_flush(cf_conn *c) {
-    int rc = c->write_failed ? -1 : write_queue(c);
+void conn_flush_finish(cf_conn *c, int rc) {
     if (rc < 0) {
         conn_destroy(c, 1006);
+        return;
+    }
+    if (rc == 2) {
+        mark_write(c); /* more queued than one write takes: again this turn */
         return;
     }
     if (rc > 0) return;
@@ -279,6 +294,8 @@ void conn_flush(cf_conn *c) {
         shutdown(c->fd, SHUT_WR);
     }
 }
+
+void conn_flush(cf_conn *c) { conn_flush_finish(c, c->write_failed ? -1 : write_queue(c)); }
 
 /* May `length` more bytes be queued under the output cap? An empty queue
  * always takes a frame (one message larger than the cap is still

@@ -139,6 +139,8 @@ struct cf_conn {
 
 /* ---------------------------------------------------------------- loop -- */
 
+struct io_uring;
+
 typedef struct loop_stats {
     uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
@@ -175,6 +177,14 @@ struct cf_loop {
     cf_conn *timer_list;
     cf_conn *dead_list;      /* chained through next_dead */
     endpoint_table endpoints;
+    /* Batched writes (io_uring): one submission per loop turn. NULL when
+     * disabled or unavailable; then each connection is written with sendmsg. */
+    struct io_uring *ring;
+    struct msghdr *ring_msgs;
+    struct iovec *ring_iov;
+    cf_conn **ring_conns;
+    size_t *ring_totals;
+    volatile int ring_active;
     bool stopping;
     bool accept_paused;      /* out of descriptors: listener off until the next tick */
     uint64_t stop_deadline_ms;
@@ -213,6 +223,12 @@ cf_conn *conn_create(cf_loop *loop, int fd);
 void conn_on_readable(cf_conn *c);
 void conn_on_writable(cf_conn *c);
 void conn_flush(cf_conn *c);
+/* The pieces of conn_flush, for batched submission (io_uring): gather the
+ * queue into iov, apply one write's result (bytes or -errno; returns 0 queue
+ * empty, 1 socket full, 2 more queued, -1 failed), then finish. */
+size_t conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total);
+int conn_wrote(cf_conn *c, ssize_t result, size_t attempted);
+void conn_flush_finish(cf_conn *c, int rc);
 bool conn_enqueue(cf_conn *c, cf_frame *frame);    /* takes a new reference; false if not queued */
 void conn_close(cf_conn *c, uint16_t code, const char *reason); /* graceful */
 void conn_destroy(cf_conn *c, uint16_t code);      /* immediate */

@@ -27,6 +27,7 @@ void cf_server_config_init(cf_server_config *c) {
     c->max_header_bytes = 8 * 1024;
     c->handshake_timeout_ms = 10000;
     c->close_timeout_ms = 2000;
+    c->use_io_uring = 1;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -134,6 +135,12 @@ void cf_server_set_ready(cf_server *s, int ready) { __atomic_store_n(&s->ready, 
 
 uint16_t cf_server_port(const cf_server *s) { return s->bound_port; }
 int cf_server_loop_count(const cf_server *s) { return s->loop_count; }
+
+int cf_server_io_uring_loops(const cf_server *s) {
+    int n = 0;
+    for (int i = 0; i < s->loop_count; i++) n += __atomic_load_n(&s->loops[i].ring_active, __ATOMIC_ACQUIRE);
+    return n;
+}
 
 void cf_server_stop(cf_server *s) {
     if (!s->started || s->stopped) return;

@@ -16,6 +16,7 @@ final class FanoutServer: @unchecked Sendable {
         var host: String
         var port: Int
         var eventLoops: Int
+        var ioUring: Bool
         var streamPath: String
         var echoPath: String?
         var maxMessageBytes: Int
@@ -37,6 +38,7 @@ final class FanoutServer: @unchecked Sendable {
                     config.host = host
                     config.port = UInt16(settings.port)
                     config.loop_count = Int32(settings.eventLoops)
+                    config.use_io_uring = settings.ioUring ? 1 : 0
                     config.stream_path = streamPath
                     config.echo_path = echoPath
                     config.max_message_bytes = settings.maxMessageBytes
@@ -84,6 +86,8 @@ final class FanoutServer: @unchecked Sendable {
 
     var port: Int { Int(cf_server_port(server)) }
     var loopCount: Int { Int(cf_server_loop_count(server)) }
+    /// Loops whose writes go through io_uring (the others use sendmsg).
+    var ioUringLoops: Int { Int(cf_server_io_uring_loops(server)) }
 
     /// Closes every connection with 1001 and joins the loop threads.
     func stop() { cf_server_stop(server) }

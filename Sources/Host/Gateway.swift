@@ -21,7 +21,7 @@ struct Gateway {
         let c = configuration
         server = try FanoutServer(
             settings: .init(
-                host: c.host, port: c.port, eventLoops: c.eventLoops, streamPath: c.streamPath, echoPath: c.echoPath,
+                host: c.host, port: c.port, eventLoops: c.eventLoops, ioUring: c.ioUring, streamPath: c.streamPath, echoPath: c.echoPath,
                 maxMessageBytes: c.maxMessageBytes, echoMaxMessageBytes: c.echoMaxMessageBytes,
                 maxOutputBytes: c.maxOutputBytes, maxHeaderBytes: c.maxHeaderBytes,
                 handshakeTimeoutMs: c.handshakeTimeoutMs, closeTimeoutMs: c.closeTimeoutMs),
@@ -44,6 +44,13 @@ struct Gateway {
                 "echo": configuration.echoPath.map { "ws://\(base)\($0)" } ?? "disabled",
                 "event_loops": "\(server.loopCount)",
             ])
+        // The loops open their rings on their own threads, just after start.
+        try? await Task.sleep(for: .milliseconds(50))
+        if configuration.ioUring && server.ioUringLoops < server.loopCount {
+            logger.warning("io_uring unavailable on \(server.loopCount - server.ioUringLoops) of \(server.loopCount) loops: writing with sendmsg there")
+        } else {
+            logger.info("writes: \(configuration.ioUring ? "io_uring, one submission per loop turn" : "sendmsg per connection")")
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: [

@@ -23,6 +23,7 @@ struct GatewayConfiguration {
     var host = "127.0.0.1"
     var port = 8080
     var eventLoops = 0
+    var ioUring = true
     var streamPath = "/ws"
     var maxMessageBytes = 64 * 1024
     var maxOutputBytes = 4 * 1024 * 1024
@@ -77,6 +78,7 @@ struct GatewayConfiguration {
         try listen.finish()
 
         eventLoops = try root.int("event_loops", default: 0, range: 0...64)
+        ioUring = try root.bool("io_uring", default: true)
 
         let websocket = try root.section("websocket")
         streamPath = try websocket.string("path", default: streamPath)

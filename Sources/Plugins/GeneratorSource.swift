@@ -31,6 +31,7 @@ public struct GeneratorSourceFactory: MessageSourceFactory {
             ratePerKey: try options.number("rate_per_key", default: 1, range: 0.001...1_000_000),
             payloadBytes: try options.int("payload_bytes", default: 512, range: 16...(16 << 20)),
             spread: try options.bool("spread", default: true),
+            tickMicroseconds: try options.int("tick_us", default: 1000, range: 50...1_000_000),
             logger: context.logger)
         try options.finish()
         return source
@@ -44,6 +45,8 @@ public struct GeneratorSource: MessageSource {
     let ratePerKey: Double
     let payloadBytes: Int
     let spread: Bool
+    /// How often due records are handed over as one batch.
+    let tickMicroseconds: Int
     let logger: any PluginLogger
 
     public var topics: [String] { [topic] }
@@ -64,7 +67,7 @@ public struct GeneratorSource: MessageSource {
         }
     }
 
-    /// Publishes on a fixed schedule, in 1 ms ticks: each tick hands over every
+    /// Publishes on a fixed schedule, in ticks of `tick_us` (1 ms by default): each tick hands over every
     /// record due by then (record i of the run is due at start + i / totalRate
     /// when spread; each round of all keys at start + r / ratePerKey in bursts)
     /// as one batch — the granularity of uWebSockets' timers and of baresend.
@@ -81,7 +84,7 @@ public struct GeneratorSource: MessageSource {
         var tick: UInt64 = 0
         while !stop.isSet {
             tick += 1
-            let tickAt = start + tick * 1_000_000
+            let tickAt = start + tick * UInt64(tickMicroseconds) * 1000
             let now = DispatchTime.now().uptimeNanoseconds
             if tickAt > now { usleep(UInt32((tickAt - now) / 1000)) }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -28,9 +28,10 @@ def _payloads(rng: random.Random, count: int) -> list[bytes]:
     return payloads
 
 
-def test_fanout_many_clients_many_endpoints(gateway_factory, create_topic, producer, print_result):
+@pytest.mark.parametrize("io_uring", [True, False], ids=["io_uring", "sendmsg"])
+def test_fanout_many_clients_many_endpoints(gateway_factory, create_topic, producer, print_result, io_uring):
     topic = create_topic(partitions=4)
-    gw = gateway_factory([topic])
+    gw = gateway_factory([topic], {"io_uring": io_uring})
     keys = ["live/football", "live/tennis", "k3", "k4/deep/key", "k5", "k6"]
     silent_key = "live/nobody-produces-this"
     # client -> the keys it subscribes to (some clients have two endpoints).
@@ -109,7 +110,7 @@ def test_fanout_many_clients_many_endpoints(gateway_factory, create_topic, produ
         assert len(set(epoch_of_partition.values())) == len(epoch_of_partition)
 
         sizes = [len(r.value) for r in reports]
-        print_result(f"\nfanout summary: {len(reports)} records ({sum(sizes)} bytes, sizes {min(sizes)}..{max(sizes)}) "
+        print_result(f"\nfanout summary ({'io_uring' if io_uring else 'sendmsg'}): {len(reports)} records ({sum(sizes)} bytes, sizes {min(sizes)}..{max(sizes)}) "
               f"on {len(keys)} keys / {len({p for ps in partitions_of.values() for p in ps})} partitions "
               f"-> {len(clients)} clients, {total} deliveries "
               f"({', '.join(f'{n}={len(c.deliveries)}' for n, c in clients.items())}) in {elapsed:.2f}s")

@@ -49,7 +49,7 @@ def main() -> None:
     while not stop and time.monotonic() - start < args.duration:
         due = int((time.monotonic() - start) * total_rate)
         if sent >= due:
-            time.sleep(min(0.001, (sent + 1) / total_rate - (time.monotonic() - start)) if total_rate else 0.01)
+            time.sleep(max(0.0, min(0.001, (sent + 1) / total_rate - (time.monotonic() - start))))
             continue
         while sent < due:
             i = sent % args.keys

@@ -64,6 +64,8 @@ typedef struct cf_server_config {
     size_t max_header_bytes;       /* cap on the HTTP request head (else 431) */
     uint32_t handshake_timeout_ms; /* time allowed from accept to a complete request */
     uint32_t close_timeout_ms;     /* time allowed for the peer to finish a close */
+    int use_io_uring;              /* batch each loop turn's writes into one io_uring
+                                    * submission (falls back to sendmsg if unavailable) */
 } cf_server_config;
 
 /* What the host learns about a connection when its handshake completes. */
@@ -121,6 +123,8 @@ void cf_server_set_ready(cf_server *server, int ready);
 
 /* The bound port (useful when the configured port was 0). */
 uint16_t cf_server_port(const cf_server *server);
+/* How many loops write through io_uring (after start; the rest use sendmsg). */
+int cf_server_io_uring_loops(const cf_server *server);
 int cf_server_loop_count(const cf_server *server);
 
 /* Closes every connection with 1001, stops and joins the loops. Idempotent. */
