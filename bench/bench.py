@@ -220,7 +220,7 @@ class Load:
 
 
 def run_window(server: Server, load: Load, connections: int, endpoints: int, warmup: float, duration: float,
-               workdir: Path) -> dict:
+               workdir: Path, rate_per_endpoint: float | None = None) -> dict:
     """Connects `connections` clients over ceil(n/9000) benchsub processes, then
     measures one window; returns merged counts, latency and CPU figures."""
     global _next_source
@@ -276,6 +276,7 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
         "load_generator_cpu_seconds": round(client_cpu1 - client_cpu0, 3),
         "msgs_per_cpu_second": round(received / server_cpu) if server_cpu > 0 else None,
         "delivered_per_second": round(received / duration),
+        "expected_per_second": round(connected * rate_per_endpoint) if rate_per_endpoint else None,
         "mean_ms": round(totals["latency_sum_ns"] / received / 1e6, 3) if received else None,
         "p50_ms": round(p.get(0.5, 0), 3), "p90_ms": round(p.get(0.9, 0), 3), "p99_ms": round(p.get(0.99, 0), 3),
         "p999_ms": round(p.get(0.999, 0), 3), "max_ms": round(totals["latency_max_ns"] / 1e6, 3),
@@ -288,7 +289,9 @@ def summarize(system: str, r: dict) -> str:
     return (f"  {system:<22} {r['connected']:>6}/{r['clients']} clients  {r['delivered_per_second']:>8}/s delivered  "
             f"{(r['msgs_per_cpu_second'] or 0):>8} msgs/CPU-s  cpu {r['server_cpu_utilization']:.2f}  "
             f"p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} p99.9 {r['p999_ms']:.2f} max {r['max_ms']:.1f} ms  "
-            f"lost {r['lost']} reordered {r['reordered']}")
+            f"lost {r['lost']} reordered {r['reordered']}"
+            + (f"  BEHIND: {r['delivered_per_second'] / r['expected_per_second']:.0%} of the published rate"
+               if r.get("expected_per_second") and r["delivered_per_second"] < 0.95 * r["expected_per_second"] else ""))
 
 
 # ------------------------------------------------------------ scenarios --
@@ -317,19 +320,29 @@ def make_plan(quick: bool) -> Plan:
                 connection_counts=[1000, 10000, 18000])
 
 
-def scenario_reference(plan: Plan, workdir: Path) -> dict:
+def scenario_reference(plan: Plan, workdir: Path, peers: list[str]) -> dict:
     log(f"\n[1] reference shape: {plan.reference_keys} endpoints x 1 msg/s, {plan.payload} B, "
         f"{plan.reference_clients} clients, each on one random endpoint")
     out = {}
     gw = start_streamgate(workdir, generator_source(plan.reference_keys, 1, plan.payload), "streamgate-generator")
     try:
         out["streamgate (generator)"] = run_window(gw, Load(), plan.reference_clients, plan.reference_keys,
-                                                   plan.warmup, plan.window, workdir)
+                                                   plan.warmup, plan.window, workdir, 1)
         log(summarize("streamgate (generator)", out["streamgate (generator)"]))
     finally:
         gw.stop()
     out["streamgate (kafka)"] = run_kafka_reference(plan, workdir)
     log(summarize("streamgate (kafka, e2e)", out["streamgate (kafka)"]))
+    if "uwebsockets" in peers:
+        import peers as peer_systems
+        for name, start, load in peer_systems.systems("uwebsockets", plan.reference_keys, 1, plan.payload, workdir):
+            server = start()
+            try:
+                out[name] = run_window(server, load, plan.reference_clients, plan.reference_keys, plan.warmup,
+                                       plan.window, workdir, 1)
+                log(summarize(name, out[name]))
+            finally:
+                server.stop()
     return out
 
 
@@ -350,7 +363,7 @@ def run_kafka_reference(plan: Plan, workdir: Path) -> dict:
             stdout=open(workdir / "benchpub.log", "wb"), stderr=subprocess.STDOUT, env=env_with_runtime())
         gw.extra.append(publisher)
         try:
-            result = run_window(gw, Load(), plan.reference_clients, plan.reference_keys, plan.warmup, plan.window, workdir)
+            result = run_window(gw, Load(), plan.reference_clients, plan.reference_keys, plan.warmup, plan.window, workdir, 1)
             result["publisher_cpu_seconds_total"] = round(cpu_seconds(publisher.pid), 3)
             result["broker_cpu_seconds_total"] = round(cpu_seconds(broker.pid), 3)
             return result
@@ -368,7 +381,8 @@ def scenario_saturation(plan: Plan, workdir: Path) -> list:
     for rate in plan.saturation_rates:
         gw = start_streamgate(workdir, generator_source(plan.throughput_keys, rate, plan.payload), "streamgate-sat")
         try:
-            r = run_window(gw, Load(), plan.throughput_clients, plan.throughput_keys, plan.warmup, plan.window, workdir)
+            r = run_window(gw, Load(), plan.throughput_clients, plan.throughput_keys, plan.warmup, plan.window, workdir,
+                           rate)
         finally:
             gw.stop()
         r["rate_per_endpoint"] = rate
@@ -410,7 +424,8 @@ def scenario_throughput(plan: Plan, workdir: Path, peers: list[str]) -> dict:
             systems[name] = {"error": str(error)}
             continue
         try:
-            r = run_window(server, load, plan.throughput_clients, plan.throughput_keys, plan.warmup, plan.window, workdir)
+            r = run_window(server, load, plan.throughput_clients, plan.throughput_keys, plan.warmup, plan.window, workdir,
+                           plan.throughput_rate)
             systems[name] = r
             log(summarize(name, r))
         finally:
@@ -473,14 +488,14 @@ def main() -> None:
     chosen = args.only or ["reference", "saturation", "connections", "throughput"]
     with tempfile.TemporaryDirectory(prefix="streamgate-bench-") as tmp:
         workdir = Path(tmp)
+        peers = [p for p in args.peers.split(",") if p]
         if "reference" in chosen:
-            results["scenarios"]["reference"] = scenario_reference(plan, workdir)
+            results["scenarios"]["reference"] = scenario_reference(plan, workdir, peers)
         if "saturation" in chosen:
             results["scenarios"]["saturation"] = scenario_saturation(plan, workdir)
         if "connections" in chosen:
             results["scenarios"]["connections"] = scenario_connections(plan, workdir)
         if "throughput" in chosen:
-            peers = [p for p in args.peers.split(",") if p]
             results["scenarios"]["throughput"] = scenario_throughput(plan, workdir, peers)
     throughput = results["scenarios"].get("throughput", {})
     if "bare-send" in throughput and "msgs_per_cpu_second" in throughput["bare-send"]:
