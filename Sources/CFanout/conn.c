@@ -573,7 +573,7 @@ static bool partial_text_is_valid(cf_conn *c, const cf_ws_header *h, const uint8
 
 /* Parses and handles every complete frame in buf; returns bytes consumed.
  * Payloads are unmasked in place. */
-static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length, size_t *need) {
+static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length) {
     const cf_server_config *cfg = &c->loop->server->config;
     size_t off = 0;
     while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
@@ -617,7 +617,6 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length, size_t *ne
                 conn_fail(c, CF_CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
                 return length;
             }
-            *need = total;
             break;
         }
         uint8_t *p = buf + off + h.header_length;
@@ -646,9 +645,9 @@ static const uint8_t *find_head_end(const uint8_t *buf, size_t length) {
     return NULL;
 }
 
-/* Handles buf by state; returns bytes consumed and sets *need to the size of
- * the incomplete unit at the end, when known. */
-static size_t process(cf_conn *c, uint8_t *buf, size_t length, size_t *need) {
+/* Handles buf by state; returns the bytes consumed (an incomplete request
+ * head or frame at the end is left for the next read). */
+static size_t process(cf_conn *c, uint8_t *buf, size_t length) {
     if (c->state == CONN_HTTP) {
         const uint8_t *end = find_head_end(buf, length);
         size_t max = c->loop->server->config.max_header_bytes;
@@ -666,9 +665,9 @@ static size_t process(cf_conn *c, uint8_t *buf, size_t length, size_t *need) {
         }
         handshake(c, (const char *)buf, head);
         if (c->state != CONN_OPEN) return length;
-        return head + process_frames(c, buf + head, length - head, need);
+        return head + process_frames(c, buf + head, length - head);
     }
-    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) return process_frames(c, buf, length, need);
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) return process_frames(c, buf, length);
     return length; /* DRAINING: discard */
 }
 
@@ -683,12 +682,11 @@ static void feed(cf_conn *c, uint8_t *data, size_t n) {
         buf = c->in;
         length = c->in_length;
     }
-    size_t need = 0;
-    size_t used = process(c, buf, length, &need);
+    size_t used = process(c, buf, length);
     if (c->state == CONN_DEAD) return;
     size_t left = length - used;
     if (buf == c->in) {
-        memmove(c->in, c->in + used, left);
+        if (used > 0) memmove(c->in, c->in + used, left); /* a large frame arrives in many reads */
         c->in_length = left;
     } else if (left > 0) {
         c->in_length = 0;
