@@ -23,7 +23,7 @@ struct PluginSetTests {
 
     @Test func builtinRegistryHoldsTheBuiltins() {
         let registry = PluginRegistry.builtin()
-        #expect(registry.sources.keys.sorted() == ["kafka"])
+        #expect(registry.sources.keys.sorted() == ["generator", "kafka"])
         #expect(registry.mappers.keys.sorted() == ["topic-key"])
         #expect(registry.authorizers.keys.sorted() == ["allow-all"])
     }
