@@ -1,6 +1,5 @@
 import Foundation
 import StreamgatePluginAPI
-import Synchronization
 
 /// The `generator` source: synthetic records at a fixed rate, entering the
 /// fan-out by the same path as Kafka records, so the gateway alone can be
@@ -52,18 +51,8 @@ public struct GeneratorSource: MessageSource {
     public var topics: [String] { [topic] }
 
     public func run(delivering sink: any MessageSink) async throws {
-        let stop = StopFlag()
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    generate(into: sink, stop: stop)
-                    done.resume()
-                }
-                thread.name = "generator-source"
-                thread.start()
-            }
-        } onCancel: {
-            stop.set()
+        await runOnDedicatedThread(named: "generator-source") { stop in
+            generate(into: sink, stop: stop)
         }
     }
 

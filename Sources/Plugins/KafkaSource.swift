@@ -1,7 +1,6 @@
 import CRdKafka
 import Foundation
 import StreamgatePluginAPI
-import Synchronization
 
 /// The `kafka` source: a librdkafka consumer assigned to every partition of the
 /// configured topics. No consumer group is joined (each gateway node reads
@@ -59,22 +58,10 @@ public struct KafkaSource: MessageSource {
         let consumer = KafkaConsumer(handle: handle, logger: logger)
         defer { consumer.destroy() }
 
-        let stop = StopFlag()
         // Everything that blocks in librdkafka runs on a thread of its own,
         // never on the Swift concurrency pool.
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    consumer.run(
-                        topics: topics, fromEarliest: startAtEarliest, sink: sink, stop: stop,
-                        brokers: brokers)
-                    done.resume()
-                }
-                thread.name = "kafka-source"
-                thread.start()
-            }
-        } onCancel: {
-            stop.set()
+        await runOnDedicatedThread(named: "kafka-source") { stop in
+            consumer.run(topics: topics, fromEarliest: startAtEarliest, sink: sink, stop: stop, brokers: brokers)
         }
     }
 }
@@ -82,11 +69,4 @@ public struct KafkaSource: MessageSource {
 struct KafkaSourceError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
-}
-
-/// Set once to ask a blocking loop on another thread to finish.
-final class StopFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .acquiring) }
-    func set() { flag.store(true, ordering: .releasing) }
 }
