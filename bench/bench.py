@@ -239,6 +239,7 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
                "--duration", str(duration), "--connect-timeout", "120", "--wait-go", "--out", str(out)]
         subs.append((subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True), out))
     connected, connect_seconds = 0, 0.0
+    print(f"    {server.name}: connecting {connections:,} clients ({procs} processes) ...", end="", flush=True)
     for proc, _ in subs:
         line = proc.stdout.readline().split()
         if not line or line[0] != "READY":
@@ -246,6 +247,7 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
         connected += int(line[1])
         connect_seconds = max(connect_seconds, float(line[2]))
     idle_rss = rss_kib(server.proc.pid)
+    print(f" {connected:,} in {connect_seconds:.1f} s; warm-up {warmup:g} s, measuring {duration:g} s ...", flush=True)
     for proc, _ in subs:
         proc.stdin.write("GO\n")
         proc.stdin.flush()
@@ -277,6 +279,7 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
         "msgs_per_cpu_second": round(received / server_cpu) if server_cpu > 0 else None,
         "delivered_per_second": round(received / duration),
         "expected_per_second": round(connected * rate_per_endpoint) if rate_per_endpoint else None,
+        "rate_per_endpoint": rate_per_endpoint, "endpoints": endpoints,
         "mean_ms": round(totals["latency_sum_ns"] / received / 1e6, 3) if received else None,
         "p50_ms": round(p.get(0.5, 0), 3), "p90_ms": round(p.get(0.9, 0), 3), "p99_ms": round(p.get(0.99, 0), 3),
         "p999_ms": round(p.get(0.999, 0), 3), "max_ms": round(totals["latency_max_ns"] / 1e6, 3),
