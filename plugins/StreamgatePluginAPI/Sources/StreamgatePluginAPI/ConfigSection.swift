@@ -126,8 +126,8 @@ public final class ConfigSection: @unchecked Sendable {
     public func finish() throws(ConfigurationError) {
         if let unknown = values.keys.sorted().first(where: { !readKeys.contains($0) }) {
             throw ConfigurationError(
-                key: keyPath(unknown), value: values[unknown]?.description,
-                expected: "no such key (known keys: \(readKeys.sorted().joined(separator: ", ")))")
+                key: keyPath(unknown),
+                problem: "unknown key (known keys: \(readKeys.sorted().joined(separator: ", ")))")
         }
     }
 }

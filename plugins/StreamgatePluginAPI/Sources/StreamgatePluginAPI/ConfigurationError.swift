@@ -8,13 +8,29 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equa
     /// What the key must hold.
     public let expected: String
 
+    /// When set, the whole explanation (for mistakes that are not a bad value,
+    /// such as an unknown key).
+    public let problem: String?
+
     public init(key: String, value: String?, expected: String) {
         self.key = key
         self.value = value
         self.expected = expected
+        self.problem = nil
+    }
+
+    /// A mistake described in words, e.g. `unknown key (known keys: ...)`.
+    public init(key: String, problem: String) {
+        self.key = key
+        self.value = nil
+        self.expected = ""
+        self.problem = problem
     }
 
     public var description: String {
+        if let problem {
+            return "\(key): \(problem)"
+        }
         if let value {
             return "\(key): got \(value), expected \(expected)"
         }
