@@ -97,6 +97,9 @@ BAD = [
 ]
 
 
+UNKNOWN_KEYS = {"bogus", "listen.hots", "websocket.max_mesage_bytes", "source.options.extra"}
+
+
 @pytest.mark.parametrize("edit,key,value", BAD)
 def test_bad_file_is_rejected_naming_the_key(tmp_path, edit, key, value):
     path = write(tmp_path, edited(edit))
@@ -108,7 +111,9 @@ def test_bad_file_is_rejected_naming_the_key(tmp_path, edit, key, value):
     prefix = f"error: {path}: {key}: "
     assert lines[0].startswith(prefix), f"expected {prefix!r}…, got {lines[0]!r}"
     rest = lines[0][len(prefix):]
-    if value is not None:
+    if key in UNKNOWN_KEYS:
+        assert rest.startswith(f"unknown key, got {value}; known keys: "), rest
+    elif value is not None:
         assert rest.startswith(f"got {value}, expected "), rest
     else:
         assert re.match(r"(got .+|missing), expected .+", rest), rest

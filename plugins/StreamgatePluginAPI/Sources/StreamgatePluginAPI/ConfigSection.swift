@@ -127,7 +127,8 @@ public final class ConfigSection: @unchecked Sendable {
         if let unknown = values.keys.sorted().first(where: { !readKeys.contains($0) }) {
             throw ConfigurationError(
                 key: keyPath(unknown),
-                problem: "unknown key (known keys: \(readKeys.sorted().joined(separator: ", ")))")
+                problem: "unknown key, got \(values[unknown]?.description ?? "null"); known keys: "
+                    + readKeys.sorted().joined(separator: ", "))
         }
     }
 }
