@@ -206,6 +206,9 @@ struct cf_server {
     static_route *statics;
     size_t static_count;
     bool started, stopped;
+    cf_tick_fn tick;          /* run on loop 0 every tick_interval_ns (optional) */
+    void *tick_context;
+    uint64_t tick_interval_ns;
     int ready;               /* atomic: what GET /readyz answers */
 };
 

@@ -41,6 +41,17 @@
 #define RING_BATCH 1024          /* connections per io_uring submission */
 #define RING_IOV_PER_CONN 16     /* frames per connection per submission */
 
+/* The loop running on this thread, if any: a command submitted by its own
+ * thread (a reply from a callback, a ticker's publish) needs no wake-up, as
+ * the loop runs its commands later in the same turn. */
+static __thread cf_loop *current_loop;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -157,7 +168,7 @@ void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
     }
     memcpy(loop->queue + loop->queue_length, cmds, count * sizeof(loop_cmd));
     loop->queue_length += count;
-    if (!loop->wake_pending) {
+    if (!loop->wake_pending && current_loop != loop) {
         loop->wake_pending = true;
         wake = true;
     }
@@ -427,16 +438,33 @@ static void free_dead(cf_loop *loop) {
 
 void *loop_run(void *arg) {
     cf_loop *loop = arg;
+    current_loop = loop;
     ring_open(loop);
     struct epoll_event events[MAX_EVENTS];
     uint64_t next_tick = now_ms() + TIMER_TICK_MS;
+    cf_server *server = loop->server;
+    bool ticking = loop->index == 0 && server->tick;
+    uint64_t next_source_tick = now_ns() + (ticking ? server->tick_interval_ns : 0);
     for (;;) {
-        int timeout = -1;
+        /* Sleep until an event, the next timer sweep (when anything is timed)
+         * or the source's next tick, whichever comes first. */
+        int64_t wait_ns = -1;
         if (loop->timer_list || loop->stopping || loop->accept_paused) {
             uint64_t now = now_ms();
-            timeout = next_tick > now ? (int)(next_tick - now) : 0;
+            wait_ns = next_tick > now ? (int64_t)(next_tick - now) * 1000000 : 0;
         }
-        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, timeout);
+        if (ticking) {
+            uint64_t now = now_ns();
+            int64_t until = next_source_tick > now ? (int64_t)(next_source_tick - now) : 0;
+            if (wait_ns < 0 || until < wait_ns) wait_ns = until;
+        }
+        int n;
+        if (wait_ns < 0) {
+            n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, -1);
+        } else {
+            struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
+            n = epoll_pwait2(loop->epoll_fd, events, MAX_EVENTS, &ts, NULL);
+        }
         for (int i = 0; i < n; i++) {
             void *tag = events[i].data.ptr;
             if (tag == TAG_EVENTFD) {
@@ -450,6 +478,14 @@ void *loop_run(void *arg) {
                 if (c->state == CONN_DEAD) continue;
                 if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn_on_readable(c);
                 if (c->state != CONN_DEAD && (events[i].events & EPOLLOUT)) conn_on_writable(c);
+            }
+        }
+        if (ticking && !loop->stopping) {
+            uint64_t now = now_ns();
+            if (now >= next_source_tick) {
+                server->tick(server->tick_context);
+                next_source_tick += server->tick_interval_ns;
+                if (next_source_tick <= now) next_source_tick = now + server->tick_interval_ns; /* fell behind */
             }
         }
         run_commands(loop);

@@ -111,6 +111,14 @@ int cf_server_add_static(cf_server *s, const char *path, const char *content_typ
     return 0;
 }
 
+int cf_server_set_ticker(cf_server *s, uint32_t interval_us, cf_tick_fn tick, void *context) {
+    if (s->started || interval_us == 0) return -1;
+    s->tick = tick;
+    s->tick_context = context;
+    s->tick_interval_ns = (uint64_t)interval_us * 1000u;
+    return 0;
+}
+
 int cf_server_start(cf_server *s, char *errstr, size_t errstr_size) {
     if (s->started) return 0;
     for (int i = 0; i < s->loop_count; i++)

@@ -9,6 +9,7 @@ import StreamgatePluginAPI
 final class FanoutServer: @unchecked Sendable {
     private let server: OpaquePointer
     private let sessionsBox: Unmanaged<ClientSessions>
+    private var tickBox: Unmanaged<TickBox>?
     /// The thread-safe entry points, for the router and the sessions.
     let handle: FanoutHandle
 
@@ -65,6 +66,18 @@ final class FanoutServer: @unchecked Sendable {
     deinit {
         cf_server_destroy(server)
         sessionsBox.release()
+        tickBox?.release()
+    }
+
+    /// Runs `tick` every `intervalMicroseconds` on loop 0's own thread (see
+    /// `TickingSource`). Call before `start`.
+    func setTicker(intervalMicroseconds: Int, _ tick: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(TickBox(tick))
+        tickBox = box
+        cf_server_set_ticker(server, UInt32(intervalMicroseconds), { context in
+            guard let context else { return }
+            Unmanaged<TickBox>.fromOpaque(context).takeUnretainedValue().tick()
+        }, box.toOpaque())
     }
 
     /// Serves `body` at `path` for plain GET requests (e.g. the console page).
@@ -164,6 +177,12 @@ struct FanoutHandle: @unchecked Sendable {
     func close(_ conn: cf_conn_id, code: UInt16, reason: String) { cf_server_close(server, conn, code, reason) }
 
     func setReady(_ ready: Bool) { cf_server_set_ready(server, ready ? 1 : 0) }
+}
+
+/// Holds a ticker closure for the C loop (released with the server).
+private final class TickBox: Sendable {
+    let tick: @Sendable () -> Void
+    init(_ tick: @escaping @Sendable () -> Void) { self.tick = tick }
 }
 
 struct FanoutError: Error, CustomStringConvertible {

@@ -31,6 +31,11 @@ struct Gateway {
                 path: "/", contentType: "text/html; charset=utf-8", body: ConsolePage.html(streamPath: c.streamPath))
         }
         router = MessageRouter(mapper: plugins.mapper, fanout: server.handle, logger: Logger(label: "streamgate.router"))
+        if let ticking = plugins.source as? any TickingSource {
+            // Produced and fanned out on the loop's own thread: no hand-over.
+            let router = self.router
+            server.setTicker(intervalMicroseconds: ticking.tickIntervalMicroseconds) { ticking.tick(into: router) }
+        }
     }
 
     func run() async throws {
@@ -84,12 +89,18 @@ struct FanoutService: Service {
     }
 }
 
-/// Runs the configured source into the router until graceful shutdown.
+/// Runs the configured source into the router until graceful shutdown. A
+/// ticking source runs on the event loop instead (see `Gateway.init`); then
+/// this service only waits.
 struct SourceService: Service {
     let source: any MessageSource
     let sink: any MessageSink
 
     func run() async throws {
+        if source is any TickingSource {
+            try? await gracefulShutdown()
+            return
+        }
         try await cancelWhenGracefulShutdown {
             try await source.run(delivering: sink)
         }

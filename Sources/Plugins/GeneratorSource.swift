@@ -37,7 +37,7 @@ public struct GeneratorSourceFactory: MessageSourceFactory {
     }
 }
 
-public struct GeneratorSource: MessageSource {
+public struct GeneratorSource: TickingSource {
     let topic: String
     let keyPrefix: String
     let keyCount: Int
@@ -47,55 +47,104 @@ public struct GeneratorSource: MessageSource {
     /// How often due records are handed over as one batch.
     let tickMicroseconds: Int
     let logger: any PluginLogger
+    private let schedule: GeneratorSchedule
 
-    public var topics: [String] { [topic] }
-
-    public func run(delivering sink: any MessageSink) async throws {
-        await runOnDedicatedThread(named: "generator-source") { stop in
-            generate(into: sink, stop: stop)
-        }
+    init(topic: String, keyPrefix: String, keyCount: Int, ratePerKey: Double, payloadBytes: Int, spread: Bool,
+         tickMicroseconds: Int, logger: any PluginLogger)
+    {
+        self.topic = topic
+        self.keyPrefix = keyPrefix
+        self.keyCount = keyCount
+        self.ratePerKey = ratePerKey
+        self.payloadBytes = payloadBytes
+        self.spread = spread
+        self.tickMicroseconds = tickMicroseconds
+        self.logger = logger
+        schedule = GeneratorSchedule(
+            topic: topic, keyPrefix: keyPrefix, keyCount: keyCount, ratePerKey: ratePerKey,
+            payloadBytes: payloadBytes, spread: spread)
     }
 
-    /// Publishes on a fixed schedule, in ticks of `tick_us` (1 ms by default): each tick hands over every
-    /// record due by then (record i of the run is due at start + i / totalRate
-    /// when spread; each round of all keys at start + r / ratePerKey in bursts)
-    /// as one batch — the granularity of uWebSockets' timers and of baresend.
-    private func generate(into sink: any MessageSink, stop: StopFlag) {
-        let keys = (1...keyCount).map { Array("\(keyPrefix)\($0)".utf8) }
-        let epoch = "generator-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16)
-        var payload = [UInt8](repeating: 0x2A, count: payloadBytes)
-        var sequence = [Int64](repeating: 0, count: keyCount)
-        let totalRate = ratePerKey * Double(keyCount)
-        logger.log(.info, "generator source: \(keyCount) keys x \(ratePerKey)/s = \(totalRate) records/s of \(payloadBytes) bytes, \(spread ? "spread evenly" : "in bursts")")
-        sink.sourceIsReady()
-        let start = DispatchTime.now().uptimeNanoseconds
-        var sent: UInt64 = 0
-        var tick: UInt64 = 0
-        while !stop.isSet {
-            tick += 1
-            let tickAt = start + tick * UInt64(tickMicroseconds) * 1000
-            let now = DispatchTime.now().uptimeNanoseconds
-            if tickAt > now { usleep(UInt32((tickAt - now) / 1000)) }
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let due = spread ? UInt64(elapsed * totalRate) : (UInt64(elapsed * ratePerKey) + 1) * UInt64(keyCount)
-            guard sent < due else { continue }
-            while sent < due {
-                let index = Int(sent % UInt64(keyCount))
-                sequence[index] += 1
-                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                Self.storeBigEndian(now, into: &payload, at: 0)
-                Self.storeBigEndian(UInt64(sequence[index]), into: &payload, at: 8)
-                keys[index].withUnsafeBytes { key in
-                    payload.withUnsafeBytes { value in
-                        sink.deliver(SourceRecord(
-                            topic: topic, partition: 0, offset: sequence[index], timestampMs: Int64(now / 1_000_000),
-                            epoch: epoch, key: key, value: value))
-                    }
-                }
-                sent += 1
+    public var topics: [String] { [topic] }
+    public var tickIntervalMicroseconds: Int { tickMicroseconds }
+
+    /// On a loop's thread (the host's choice): everything due since the last tick.
+    public func tick(into sink: any MessageSink) {
+        if schedule.start(announcing: logger) { sink.sourceIsReady() }
+        schedule.deliverDue(into: sink)
+    }
+
+    /// On a thread of its own, sleeping between ticks.
+    public func run(delivering sink: any MessageSink) async throws {
+        await runOnDedicatedThread(named: "generator-source") { stop in
+            let interval = UInt64(tickMicroseconds) * 1000
+            var next = DispatchTime.now().uptimeNanoseconds + interval
+            while !stop.isSet {
+                let now = DispatchTime.now().uptimeNanoseconds
+                if next > now { usleep(UInt32((next - now) / 1000)) }
+                next += interval
+                tick(into: sink)
             }
-            sink.endOfBatch()
         }
+    }
+}
+
+/// The generator's schedule and state: record i of the run is due at
+/// start + i / totalRate when spread; each round of all keys at
+/// start + r / ratePerKey in bursts. Used by one thread at a time.
+final class GeneratorSchedule: @unchecked Sendable {
+    private let topic: String
+    private let keys: [[UInt8]]
+    private let ratePerKey: Double
+    private let spread: Bool
+    private let epoch: String
+    private var payload: [UInt8]
+    private var sequence: [Int64]
+    private var startNanoseconds: UInt64 = 0
+    private var sent: UInt64 = 0
+    private let description: String
+
+    init(topic: String, keyPrefix: String, keyCount: Int, ratePerKey: Double, payloadBytes: Int, spread: Bool) {
+        self.topic = topic
+        keys = (1...keyCount).map { Array("\(keyPrefix)\($0)".utf8) }
+        self.ratePerKey = ratePerKey
+        self.spread = spread
+        epoch = "generator-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16)
+        payload = [UInt8](repeating: 0x2A, count: payloadBytes)
+        sequence = [Int64](repeating: 0, count: keyCount)
+        description = "generator source: \(keyCount) keys x \(ratePerKey)/s = \(ratePerKey * Double(keyCount)) records/s of \(payloadBytes) bytes, \(spread ? "spread evenly" : "in bursts")"
+    }
+
+    /// Starts the clock on first use; true that one time.
+    func start(announcing logger: any PluginLogger) -> Bool {
+        guard startNanoseconds == 0 else { return false }
+        startNanoseconds = DispatchTime.now().uptimeNanoseconds
+        logger.log(.info, description)
+        return true
+    }
+
+    func deliverDue(into sink: any MessageSink) {
+        let keyCount = UInt64(keys.count)
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - startNanoseconds) / 1e9
+        let due = spread
+            ? UInt64(elapsed * ratePerKey * Double(keyCount)) : (UInt64(elapsed * ratePerKey) + 1) * keyCount
+        guard sent < due else { return }
+        while sent < due {
+            let index = Int(sent % keyCount)
+            sequence[index] += 1
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            Self.storeBigEndian(now, into: &payload, at: 0)
+            Self.storeBigEndian(UInt64(sequence[index]), into: &payload, at: 8)
+            keys[index].withUnsafeBytes { key in
+                payload.withUnsafeBytes { value in
+                    sink.deliver(SourceRecord(
+                        topic: topic, partition: 0, offset: sequence[index], timestampMs: Int64(now / 1_000_000),
+                        epoch: epoch, key: key, value: value))
+                }
+            }
+            sent += 1
+        }
+        sink.endOfBatch()
     }
 
     private static func storeBigEndian(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {

@@ -115,6 +115,13 @@ cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *
 int cf_server_add_static(cf_server *server, const char *path, const char *content_type,
                          const uint8_t *body, size_t length, char *errstr, size_t errstr_size);
 
+/* A source that can produce without blocking may run on loop 0's own thread:
+ * tick(context) is called every interval_us from that loop, before it runs its
+ * commands, so what the tick publishes is fanned out in the same loop turn —
+ * no hand-over between threads. Call before start. */
+typedef void (*cf_tick_fn)(void *context) CF_SENDABLE;
+int cf_server_set_ticker(cf_server *server, uint32_t interval_us, cf_tick_fn tick, void *context);
+
 /* Binds the listeners and starts the loop threads. */
 int cf_server_start(cf_server *server, char *errstr, size_t errstr_size);
 

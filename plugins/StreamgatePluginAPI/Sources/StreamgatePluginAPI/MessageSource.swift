@@ -50,3 +50,14 @@ public protocol MessageSourceFactory: Sendable {
     var name: String { get }
     func makeSource(options: ConfigSection, context: PluginContext) throws -> any MessageSource
 }
+
+/// A source that can produce without blocking, in short ticks. The host may
+/// call `tick` on an event loop's own thread instead of calling `run`, so
+/// what a tick delivers is fanned out in the same loop turn, with no hand-over
+/// between threads. `tick` must return quickly and is called from one thread.
+public protocol TickingSource: MessageSource {
+    /// How often `tick` wants to be called.
+    var tickIntervalMicroseconds: Int { get }
+    /// Delivers everything due now into `sink` (then calls `endOfBatch`).
+    func tick(into sink: any MessageSink)
+}
