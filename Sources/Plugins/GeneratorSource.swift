@@ -39,11 +39,6 @@ public struct GeneratorSourceFactory: MessageSourceFactory {
 
 public struct GeneratorSource: TickingSource {
     let topic: String
-    let keyPrefix: String
-    let keyCount: Int
-    let ratePerKey: Double
-    let payloadBytes: Int
-    let spread: Bool
     /// How often due records are handed over as one batch.
     let tickMicroseconds: Int
     let logger: any PluginLogger
@@ -53,11 +48,6 @@ public struct GeneratorSource: TickingSource {
          tickMicroseconds: Int, logger: any PluginLogger)
     {
         self.topic = topic
-        self.keyPrefix = keyPrefix
-        self.keyCount = keyCount
-        self.ratePerKey = ratePerKey
-        self.payloadBytes = payloadBytes
-        self.spread = spread
         self.tickMicroseconds = tickMicroseconds
         self.logger = logger
         schedule = GeneratorSchedule(
