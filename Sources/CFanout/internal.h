@@ -38,7 +38,7 @@ uint32_t endpoint_hash(const char *name, size_t length);
 
 /* ------------------------------------------------------------ commands -- */
 
-enum cmd_type { CMD_PUBLISH, CMD_SUBSCRIBE, CMD_UNSUBSCRIBE, CMD_SEND, CMD_CLOSE, CMD_STOP };
+enum cmd_type { CMD_PUBLISH, CMD_SUBSCRIBE, CMD_UNSUBSCRIBE, CMD_SEND, CMD_CLOSE, CMD_STOP, CMD_WATCH, CMD_UNWATCH };
 
 typedef struct loop_cmd {
     uint8_t type;
@@ -46,6 +46,9 @@ typedef struct loop_cmd {
     cf_conn_id conn;
     cf_frame *frame;   /* PUBLISH, SEND: one reference owned by the command */
     char *text;        /* SUBSCRIBE/UNSUBSCRIBE endpoint, CLOSE reason (malloc'd) */
+    int fd;            /* WATCH */
+    cf_ready_fn ready; /* WATCH */
+    void *context;     /* WATCH */
     size_t text_length;
 } loop_cmd;
 
@@ -185,6 +188,9 @@ struct cf_loop {
     cf_conn **ring_conns;
     size_t *ring_totals;
     volatile int ring_active;
+    int watch_fd;            /* a source's readiness fd (loop 0), -1 if none */
+    cf_ready_fn watch_ready;
+    void *watch_context;
     bool stopping;
     bool accept_paused;      /* out of descriptors: listener off until the next tick */
     uint64_t stop_deadline_ms;

@@ -34,6 +34,7 @@
 
 #define TAG_EVENTFD ((void *)1)
 #define TAG_LISTENER ((void *)2)
+#define TAG_WATCH ((void *)3)
 #define MAX_EVENTS 512
 #define TIMER_TICK_MS 100
 #define ACCEPTS_PER_TURN 256
@@ -63,6 +64,7 @@ int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t 
     loop->server = server;
     loop->index = index;
     loop->listen_fd = -1;
+    loop->watch_fd = -1;
     pthread_mutex_init(&loop->queue_lock, NULL);
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     loop->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -261,10 +263,39 @@ static void run_commands(cf_loop *loop) {
         case CMD_STOP:
             begin_stop(loop);
             break;
+        case CMD_WATCH:
+            if (loop->watch_fd >= 0) epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
+            loop->watch_fd = cmd->fd;
+            loop->watch_ready = cmd->ready;
+            loop->watch_context = cmd->context;
+            {
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_WATCH};
+                epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, cmd->fd, &ev);
+            }
+            {
+                /* Anything the source queued before its fd was watched: make
+                 * the eventfd readable so the next epoll turn drains it. */
+                uint64_t one = 1;
+                ssize_t w = write(cmd->fd, &one, sizeof(one));
+                (void)w;
+            }
+            break;
+        case CMD_UNWATCH:
+            if (loop->watch_fd >= 0) epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
+            loop->watch_fd = -1;
+            loop->watch_ready = NULL;
+            break;
         }
         cf_frame_release(cmd->frame);
         free(cmd->text);
     }
+}
+
+static bool queue_is_empty(cf_loop *loop) {
+    pthread_mutex_lock(&loop->queue_lock);
+    bool empty = loop->queue_length == 0;
+    pthread_mutex_unlock(&loop->queue_lock);
+    return empty;
 }
 
 static void accept_connections(cf_loop *loop) {
@@ -473,6 +504,12 @@ void *loop_run(void *arg) {
                 (void)r;
             } else if (tag == TAG_LISTENER) {
                 if (!loop->stopping) accept_connections(loop);
+            } else if (tag == TAG_WATCH) {
+                if (loop->watch_fd >= 0) {
+                    uint8_t drain[64];
+                    while (read(loop->watch_fd, drain, sizeof(drain)) > 0) {}
+                    loop->watch_ready(loop->watch_context);
+                }
             } else {
                 cf_conn *c = tag;
                 if (c->state == CONN_DEAD) continue;
@@ -489,6 +526,9 @@ void *loop_run(void *arg) {
             }
         }
         run_commands(loop);
+        /* Commands a command's callback submitted to this loop run now:
+         * a loop's own submissions do not wake it. */
+        for (int again = 0; again < 4 && !queue_is_empty(loop); again++) run_commands(loop);
         flush_pending(loop);
         uint64_t now = now_ms();
         if (now >= next_tick) {

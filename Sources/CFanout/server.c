@@ -236,6 +236,16 @@ void cf_server_unsubscribe(cf_server *s, cf_conn_id conn, const char *endpoint, 
     submit_text(s, CMD_UNSUBSCRIBE, conn, 0, endpoint, length);
 }
 
+void cf_server_watch_fd(cf_server *s, int fd, cf_ready_fn ready, void *context) {
+    loop_cmd cmd = {.type = CMD_WATCH, .fd = fd, .ready = ready, .context = context};
+    loop_submit(&s->loops[0], &cmd);
+}
+
+void cf_server_unwatch_fd(cf_server *s) {
+    loop_cmd cmd = {.type = CMD_UNWATCH};
+    loop_submit(&s->loops[0], &cmd);
+}
+
 void cf_server_close(cf_server *s, cf_conn_id conn, uint16_t code, const char *reason) {
     submit_text(s, CMD_CLOSE, conn, code, reason ? reason : "", reason ? strlen(reason) : 0);
 }

@@ -1,4 +1,5 @@
 import CFanout
+import Glibc
 import StreamgatePluginAPI
 
 /// The Swift face of the C hot path: creates, starts and stops a `cf_server`
@@ -9,7 +10,9 @@ import StreamgatePluginAPI
 final class FanoutServer: @unchecked Sendable {
     private let server: OpaquePointer
     private let sessionsBox: Unmanaged<ClientSessions>
-    private var tickBox: Unmanaged<TickBox>?
+    private var tickBox: Unmanaged<CallbackBox>?
+    private var watchBox: Unmanaged<CallbackBox>?
+    private var watchedFD: Int32 = -1
     /// The thread-safe entry points, for the router and the sessions.
     let handle: FanoutHandle
 
@@ -67,18 +70,35 @@ final class FanoutServer: @unchecked Sendable {
         cf_server_destroy(server)
         sessionsBox.release()
         tickBox?.release()
+        watchBox?.release()
+        if watchedFD >= 0 { close(watchedFD) }  // the loops are joined: nobody reads it now
     }
 
     /// Runs `tick` every `intervalMicroseconds` on loop 0's own thread (see
     /// `TickingSource`). Call before `start`.
     func setTicker(intervalMicroseconds: Int, _ tick: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(TickBox(tick))
+        let box = Unmanaged.passRetained(CallbackBox(tick))
         tickBox = box
         cf_server_set_ticker(server, UInt32(intervalMicroseconds), { context in
             guard let context else { return }
-            Unmanaged<TickBox>.fromOpaque(context).takeUnretainedValue().tick()
+            Unmanaged<CallbackBox>.fromOpaque(context).takeUnretainedValue().call()
         }, box.toOpaque())
     }
+
+    /// Calls `ready` on loop 0's own thread whenever `eventFD` is signalled (see
+    /// `SignallingSource`). The server owns the fd from now on and closes it
+    /// after its loops stop. Once only, from one task.
+    func watch(eventFD: Int32, _ ready: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(CallbackBox(ready))
+        watchBox = box
+        watchedFD = eventFD
+        cf_server_watch_fd(server, eventFD, { context in
+            guard let context else { return }
+            Unmanaged<CallbackBox>.fromOpaque(context).takeUnretainedValue().call()
+        }, box.toOpaque())
+    }
+
+    func unwatch() { cf_server_unwatch_fd(server) }
 
     /// Serves `body` at `path` for plain GET requests (e.g. the console page).
     func addStaticPage(path: String, contentType: String, body: String) throws {
@@ -179,10 +199,10 @@ struct FanoutHandle: @unchecked Sendable {
     func setReady(_ ready: Bool) { cf_server_set_ready(server, ready ? 1 : 0) }
 }
 
-/// Holds a ticker closure for the C loop (released with the server).
-private final class TickBox: Sendable {
-    let tick: @Sendable () -> Void
-    init(_ tick: @escaping @Sendable () -> Void) { self.tick = tick }
+/// Holds a closure the C loop calls through a context pointer (released with the server).
+private final class CallbackBox: Sendable {
+    let call: @Sendable () -> Void
+    init(_ call: @escaping @Sendable () -> Void) { self.call = call }
 }
 
 struct FanoutError: Error, CustomStringConvertible {

@@ -60,7 +60,7 @@ struct Gateway {
             configuration: .init(
                 services: [
                     .init(service: FanoutService(server: server, logger: logger)),
-                    .init(service: SourceService(source: plugins.source, sink: router)),
+                    .init(service: SourceService(source: plugins.source, sink: router, server: server)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -89,17 +89,30 @@ struct FanoutService: Service {
     }
 }
 
-/// Runs the configured source into the router until graceful shutdown. A
-/// ticking source runs on the event loop instead (see `Gateway.init`); then
-/// this service only waits.
+/// Runs the configured source into the router until graceful shutdown:
+/// - a ticking source already runs on the event loop (see `Gateway.init`);
+/// - a signalling source is prepared here, then drained on the event loop;
+/// - any other source runs on its own (its `run`).
 struct SourceService: Service {
     let source: any MessageSource
     let sink: any MessageSink
+    let server: FanoutServer
 
     func run() async throws {
         if source is any TickingSource {
             try? await gracefulShutdown()
             return
+        }
+        if let signalling = source as? any SignallingSource {
+            let fd = try await cancelWhenGracefulShutdown { try await signalling.prepareSignalling(sink: sink) }
+            if let fd {
+                server.watch(eventFD: fd) { signalling.drain(into: sink) }
+                try? await gracefulShutdown()
+                signalling.finishSignalling()
+                server.unwatch()
+                return
+            }
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
         }
         try await cancelWhenGracefulShutdown {
             try await source.run(delivering: sink)

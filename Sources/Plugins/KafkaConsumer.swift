@@ -9,7 +9,7 @@ import StreamgatePluginAPI
 final class KafkaConsumer: @unchecked Sendable {
     private let handle: OpaquePointer
     private let logger: any PluginLogger
-    private static let batchSize = 1024
+    static let batchSize = 1024
     private static let pollTimeoutMs: Int32 = 100
     private static let metadataTimeoutMs: Int32 = 1000
 
@@ -20,10 +20,18 @@ final class KafkaConsumer: @unchecked Sendable {
 
     /// Positions the consumer, then delivers records into `sink` until `stop`.
     func run(topics: [String], fromEarliest: Bool, sink: any MessageSink, stop: StopFlag, brokers: String) {
-        guard let epochs = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return }
-        logger.log(.info, "kafka source consuming \(epochs.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+        guard let epochs = position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers) else {
+            return
+        }
         sink.sourceIsReady()
         pollLoop(sink: sink, epochs: epochs, stop: stop)
+    }
+
+    /// Assigns and positions every partition (blocking, retried); nil if stopped first.
+    func position(topics: [String], fromEarliest: Bool, stop: StopFlag, brokers: String) -> [PartitionKey: String]? {
+        guard let epochs = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return nil }
+        logger.log(.info, "kafka source consuming \(epochs.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+        return epochs
     }
 
     /// Assigns every partition of `topics`, positioned at the current end (or
@@ -115,55 +123,87 @@ final class KafkaConsumer: @unchecked Sendable {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// Drains the consumer queue in batches until `stop` is set.
+    // MARK: Consuming
+
+    private var queue: OpaquePointer?
+    private var epochs: [PartitionKey: String] = [:]
+    private var topicNames: [OpaquePointer: String] = [:]
+    private var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: KafkaConsumer.batchSize)
+    private var lastError = ""
+
+    /// Drains the consumer queue in batches until `stop` is set (a thread of its own).
     func pollLoop(sink: any MessageSink, epochs: [PartitionKey: String], stop: StopFlag) {
-        guard let queue = rd_kafka_queue_get_consumer(handle) else {
-            logger.log(.error, "kafka source: no consumer queue")
-            return
-        }
-        defer { rd_kafka_queue_destroy(queue) }
-        var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: Self.batchSize)
-        var topicNames: [OpaquePointer: String] = [:]
-        var lastError = ""
+        guard openQueue(epochs: epochs) else { return }
         while !stop.isSet {
-            let n = batch.withUnsafeMutableBufferPointer {
-                rd_kafka_consume_batch_queue(queue, Self.pollTimeoutMs, $0.baseAddress, Self.batchSize)
-            }
-            guard n > 0 else { continue }
-            for i in 0..<n {
-                guard let message = batch[i] else { continue }
-                defer { rd_kafka_message_destroy(message) }
-                let m = message.pointee
-                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    let text = String(cString: rd_kafka_err2str(m.err))
-                    if text != lastError {
-                        logger.log(.warning, "kafka source: \(text)")
-                        lastError = text
-                    }
-                    continue
-                }
-                let topic: String
-                if let rkt = m.rkt, let known = topicNames[rkt] {
-                    topic = known
-                } else if let rkt = m.rkt {
-                    topic = String(cString: rd_kafka_topic_name(rkt))
-                    topicNames[rkt] = topic
-                } else {
-                    continue
-                }
-                let key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
-                let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
-                sink.deliver(SourceRecord(
-                    topic: topic, partition: m.partition, offset: m.offset,
-                    timestampMs: rd_kafka_message_timestamp(message, nil),
-                    epoch: epochs[PartitionKey(topic: topic, partition: m.partition)] ?? "",
-                    key: key, value: value))
-            }
-            sink.endOfBatch()
+            _ = consumeBatch(timeoutMs: Self.pollTimeoutMs, into: sink)
         }
     }
 
+    /// Opens the consumer queue; the records' epochs come from the assignment.
+    func openQueue(epochs: [PartitionKey: String]) -> Bool {
+        guard let queue = rd_kafka_queue_get_consumer(handle) else {
+            logger.log(.error, "kafka source: no consumer queue")
+            return false
+        }
+        self.queue = queue
+        self.epochs = epochs
+        return true
+    }
+
+    /// Asks librdkafka to write to `eventFD` whenever the queue turns non-empty.
+    func signalQueue(on eventFD: Int32) {
+        guard let queue else { return }
+        var one: UInt64 = 1
+        withUnsafeBytes(of: &one) { rd_kafka_queue_io_event_enable(queue, eventFD, $0.baseAddress, $0.count) }
+    }
+
+    /// Delivers one batch (waiting at most `timeoutMs`); returns how many
+    /// messages librdkafka handed over (records and errors).
+    @discardableResult
+    func consumeBatch(timeoutMs: Int32, into sink: any MessageSink) -> Int {
+        guard let queue else { return 0 }
+        let n = batch.withUnsafeMutableBufferPointer {
+            rd_kafka_consume_batch_queue(queue, timeoutMs, $0.baseAddress, Self.batchSize)
+        }
+        guard n > 0 else { return 0 }
+        for i in 0..<n {
+            guard let message = batch[i] else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let m = message.pointee
+            if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let text = String(cString: rd_kafka_err2str(m.err))
+                if text != lastError {
+                    logger.log(.warning, "kafka source: \(text)")
+                    lastError = text
+                }
+                continue
+            }
+            let topic: String
+            if let rkt = m.rkt, let known = topicNames[rkt] {
+                topic = known
+            } else if let rkt = m.rkt {
+                topic = String(cString: rd_kafka_topic_name(rkt))
+                topicNames[rkt] = topic
+            } else {
+                continue
+            }
+            let key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
+            let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
+            sink.deliver(SourceRecord(
+                topic: topic, partition: m.partition, offset: m.offset,
+                timestampMs: rd_kafka_message_timestamp(message, nil),
+                epoch: epochs[PartitionKey(topic: topic, partition: m.partition)] ?? "",
+                key: key, value: value))
+        }
+        sink.endOfBatch()
+        return n
+    }
+
     func destroy() {
+        if let queue {
+            rd_kafka_queue_destroy(queue)
+            self.queue = nil
+        }
         rd_kafka_consumer_close(handle)
         rd_kafka_destroy(handle)
     }

@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import StreamgatePluginAPI
+import Synchronization
 
 /// The `kafka` source: a librdkafka consumer assigned to every partition of the
 /// configured topics. No consumer group is joined (each gateway node reads
@@ -37,15 +38,47 @@ public struct KafkaSourceFactory: MessageSourceFactory {
     }
 }
 
-public struct KafkaSource: MessageSource {
+public struct KafkaSource: SignallingSource {
     public let brokers: String
     public let topics: [String]
     let properties: [String: String]
     let startAtEarliest: Bool
     let logger: any PluginLogger
     let keyPrefix: String
+    private let signalling = KafkaSignalling()
 
-    public func run(delivering sink: any MessageSink) async throws {
+    init(brokers: String, topics: [String], properties: [String: String], startAtEarliest: Bool,
+         logger: any PluginLogger, keyPrefix: String)
+    {
+        self.brokers = brokers
+        self.topics = topics
+        self.properties = properties
+        self.startAtEarliest = startAtEarliest
+        self.logger = logger
+        self.keyPrefix = keyPrefix
+    }
+
+    public func prepareSignalling(sink: any MessageSink) async throws -> Int32? {
+        let consumer = try makeConsumer()
+        let box = Mutex<Int32?>(nil)
+        await runOnDedicatedThread(named: "kafka-source-setup") { [signalling, topics, startAtEarliest, brokers] stop in
+            let fd = signalling.start(consumer, topics: topics, fromEarliest: startAtEarliest, brokers: brokers, stop: stop)
+            box.withLock { $0 = fd }
+        }
+        guard let fd = box.withLock({ $0 }) else {
+            consumer.destroy()
+            return nil
+        }
+        sink.sourceIsReady()
+        return fd
+    }
+
+    public func drain(into sink: any MessageSink) { signalling.drain(into: sink) }
+
+    public func finishSignalling() { signalling.finish() }
+
+    /// A consumer handle configured from the options (not yet assigned).
+    private func makeConsumer() throws -> KafkaConsumer {
         let conf = try KafkaClientConfiguration.make(brokers: brokers, properties: properties, keyPrefix: keyPrefix)
         // assign() needs a group id, but no group is joined and nothing is committed.
         var errstr = [CChar](repeating: 0, count: 512)
@@ -54,8 +87,11 @@ public struct KafkaSource: MessageSource {
             rd_kafka_conf_destroy(conf)
             throw KafkaSourceError(message: "cannot create Kafka consumer: \(String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
-        // The handle owns conf from here on.
-        let consumer = KafkaConsumer(handle: handle, logger: logger)
+        return KafkaConsumer(handle: handle, logger: logger)
+    }
+
+    public func run(delivering sink: any MessageSink) async throws {
+        let consumer = try makeConsumer()
         defer { consumer.destroy() }
 
         // Everything that blocks in librdkafka runs on a thread of its own,

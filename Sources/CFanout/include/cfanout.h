@@ -122,6 +122,17 @@ int cf_server_add_static(cf_server *server, const char *path, const char *conten
 typedef void (*cf_tick_fn)(void *context) CF_SENDABLE;
 int cf_server_set_ticker(cf_server *server, uint32_t interval_us, cf_tick_fn tick, void *context);
 
+/* A source driven by a non-blocking eventfd (e.g. the one librdkafka signals
+ * its queue on): when it becomes readable, loop 0 drains it and calls
+ * ready(context) on its own thread, before it runs its commands, so what the
+ * source delivers is fanned out in the same loop turn. One watched fd per
+ * server; ready also runs once right after the fd is added. THREAD-SAFE (may
+ * be called after start). cf_server_unwatch_fd stops it; the caller must make
+ * ready a no-op first, as the loop may be inside it. */
+typedef void (*cf_ready_fn)(void *context) CF_SENDABLE;
+void cf_server_watch_fd(cf_server *server, int fd, cf_ready_fn ready, void *context);
+void cf_server_unwatch_fd(cf_server *server);
+
 /* Binds the listeners and starts the loop threads. */
 int cf_server_start(cf_server *server, char *errstr, size_t errstr_size);
 

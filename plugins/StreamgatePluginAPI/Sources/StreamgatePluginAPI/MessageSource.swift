@@ -61,3 +61,21 @@ public protocol TickingSource: MessageSource {
     /// Delivers everything due now into `sink` (then calls `endOfBatch`).
     func tick(into sink: any MessageSink)
 }
+
+/// A source whose records an event loop can consume without blocking, when a
+/// file descriptor says some are waiting (e.g. librdkafka's queue event). The
+/// host then drains it on the loop's own thread — no hand-over between
+/// threads — instead of calling `run`.
+public protocol SignallingSource: MessageSource {
+    /// Connects and positions (may block; returns nil if cancelled first or if
+    /// the source cannot signal, and the host then calls `run`). Returns a
+    /// non-blocking eventfd that becomes readable when records are waiting;
+    /// the host owns it from then on and closes it after the loops stop.
+    func prepareSignalling(sink: any MessageSink) async throws -> Int32?
+    /// Delivers what is waiting, without blocking (then `endOfBatch`).
+    /// Called on a loop thread, never concurrently with itself.
+    func drain(into sink: any MessageSink)
+    /// Stops: when it returns, `drain` does nothing and the source's
+    /// resources are released.
+    func finishSignalling()
+}

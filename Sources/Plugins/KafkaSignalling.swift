@@ -1,0 +1,53 @@
+import CRdKafka
+import Glibc
+import StreamgatePluginAPI
+import Synchronization
+
+/// The Kafka source consumed by an event loop: librdkafka writes to an
+/// eventfd when its queue turns non-empty, the loop drains the queue on its
+/// own thread. The lock makes `finish` wait for a drain in progress.
+final class KafkaSignalling: Sendable {
+    private struct Active: @unchecked Sendable {
+        let consumer: KafkaConsumer
+        let eventFD: Int32
+    }
+
+    private let active = Mutex<Active?>(nil)
+    /// Batches per drain before yielding to the loop's other work.
+    private static let maxBatchesPerDrain = 8
+
+    /// Positions `consumer` (blocking, retried until `stop`) and starts signalling.
+    func start(_ consumer: KafkaConsumer, topics: [String], fromEarliest: Bool, brokers: String, stop: StopFlag)
+        -> Int32?
+    {
+        guard let epochs = consumer.position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers),
+              consumer.openQueue(epochs: epochs)
+        else { return nil }
+        let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard fd >= 0 else { return nil }
+        consumer.signalQueue(on: fd)
+        active.withLock { $0 = Active(consumer: consumer, eventFD: fd) }
+        return fd
+    }
+
+    func drain(into sink: any MessageSink) {
+        active.withLock { active in
+            guard let active else { return }
+            for _ in 0..<Self.maxBatchesPerDrain {
+                if active.consumer.consumeBatch(timeoutMs: 0, into: sink) < KafkaConsumer.batchSize { return }
+            }
+            // More is waiting, but librdkafka signals only when its queue turns
+            // non-empty: signal ourselves so the loop comes back next turn.
+            var one: UInt64 = 1
+            _ = write(active.eventFD, &one, 8)
+        }
+    }
+
+    func finish() {
+        let stopped = active.withLock { active -> KafkaConsumer? in
+            defer { active = nil }
+            return active?.consumer
+        }
+        stopped?.destroy()
+    }
+}
