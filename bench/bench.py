@@ -455,7 +455,8 @@ def write_results(results: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
     path = RESULTS / f"{stamp}.json"
-    text = json.dumps(results, indent=1)
+    # Compact: the histograms hold thousands of buckets; BENCHMARKS.md is the readable view.
+    text = json.dumps(results, separators=(",", ":"))
     path.write_text(text)
     (RESULTS / "latest.json").write_text(text)
     return path
