@@ -1,5 +1,4 @@
 import CFanout
-import Logging
 import StreamgatePluginAPI
 import Synchronization
 
@@ -20,25 +19,21 @@ final class ClientSessions: @unchecked Sendable {
     private let authorizer: any Authorizer
     private let servedTopics: Set<String>
     private let maxSubscriptions: Int
-    private let logger: Logger
     private let sessions = Mutex<[cf_conn_id: Session]>([:])
     /// Set once by `FanoutServer` before its loops start (pthread_create
     /// orders that write before every callback).
     nonisolated(unsafe) private var fanout: FanoutHandle?
 
     init(mapper: any EndpointMapper, authorizer: any Authorizer, servedTopics: Set<String>,
-         maxSubscriptions: Int = 1000, logger: Logger)
+         maxSubscriptions: Int = 1000)
     {
         self.mapper = mapper
         self.authorizer = authorizer
         self.servedTopics = servedTopics
         self.maxSubscriptions = maxSubscriptions
-        self.logger = logger
     }
 
     func attach(_ handle: FanoutHandle) { fanout = handle }
-
-    var connectionCount: Int { sessions.withLock { $0.count } }
 
     func opened(_ conn: cf_conn_id, info: ConnectionInfo) {
         sessions.withLock { $0[conn] = Session(info: info) }

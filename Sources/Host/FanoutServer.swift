@@ -161,10 +161,8 @@ final class FanoutServer: @unchecked Sendable {
 struct FanoutHandle: @unchecked Sendable {
     let server: OpaquePointer
 
-    /// Fans a frame built by `DeliveryFrame` out to its endpoint's subscribers.
-    func publish(_ frame: OpaquePointer) { cf_server_publish(server, frame) }
-
-    /// Fans frames out with one lock and at most one wake-up per loop.
+    /// Fans frames built by `DeliveryFrame` out to their endpoints' subscribers,
+    /// with one lock and at most one wake-up per loop.
     func publish(batch frames: UnsafeBufferPointer<OpaquePointer?>) {
         cf_server_publish_batch(server, frames.baseAddress, frames.count)
     }

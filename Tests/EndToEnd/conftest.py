@@ -485,25 +485,19 @@ class WsClient:
         return await self.next_text(timeout)
 
     async def subscribe(self, endpoint: str, id=None) -> dict:
-        request = {"type": "subscribe", "endpoint": endpoint}
-        if id is not None:
-            request["id"] = id
-        reply = await self.request(request)
-        expected = {"type": "subscribed", "endpoint": endpoint}
-        if id is not None:
-            expected["id"] = id
-        assert reply == expected, f"{self.name}: subscribe {endpoint}: {reply}"
-        return reply
+        return await self._control("subscribe", "subscribed", endpoint, id)
 
     async def unsubscribe(self, endpoint: str, id=None) -> dict:
-        request = {"type": "unsubscribe", "endpoint": endpoint}
+        return await self._control("unsubscribe", "unsubscribed", endpoint, id)
+
+    async def _control(self, kind: str, reply_type: str, endpoint: str, id) -> dict:
+        """Sends a subscribe/unsubscribe and asserts the exact acknowledgement."""
+        request = {"type": kind, "endpoint": endpoint}
+        expected = {"type": reply_type, "endpoint": endpoint}
         if id is not None:
-            request["id"] = id
+            request["id"] = expected["id"] = id
         reply = await self.request(request)
-        expected = {"type": "unsubscribed", "endpoint": endpoint}
-        if id is not None:
-            expected["id"] = id
-        assert reply == expected, f"{self.name}: unsubscribe {endpoint}: {reply}"
+        assert reply == expected, f"{self.name}: {kind} {endpoint}: {reply}"
         return reply
 
     async def wait_deliveries(self, count: int, timeout: float = 10.0) -> list[Delivery]:
