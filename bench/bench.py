@@ -35,7 +35,13 @@ BIN = ROOT / ".runtime" / "bench"
 RESULTS = ROOT / "bench" / "results"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PER_PROCESS_CONNECTIONS = 9000      # benchsub processes hold at most this many sockets each
+# One benchsub process holds at most ~19,900 sockets here. Latency runs use as few
+# processes as possible: every extra busy process on 2 cores adds scheduling
+# delay to every system's tail (measured: p99.9 3-4 ms with two processes, ~1 ms
+# with one, for Streamgate and bare-send alike). Throughput runs spread the
+# receiving work over two processes so that the clients never become the bottleneck.
+LATENCY_PER_PROCESS = 18000
+PER_PROCESS_CONNECTIONS = 9000
 _next_source = 2                      # source addresses 127.0.0.N rotate so TIME_WAIT never piles up on one
 HIST_SUB = 1024
 
@@ -220,11 +226,12 @@ class Load:
 
 
 def run_window(server: Server, load: Load, connections: int, endpoints: int, warmup: float, duration: float,
-               workdir: Path, rate_per_endpoint: float | None = None) -> dict:
-    """Connects `connections` clients over ceil(n/9000) benchsub processes, then
-    measures one window; returns merged counts, latency and CPU figures."""
+               workdir: Path, rate_per_endpoint: float | None = None,
+               per_process: int = PER_PROCESS_CONNECTIONS, companions: tuple = ()) -> dict:
+    """Connects `connections` clients over ceil(n/per_process) benchsub processes,
+    then measures one window; returns merged counts, latency and CPU figures."""
     global _next_source
-    procs = max(1, math.ceil(connections / PER_PROCESS_CONNECTIONS))
+    procs = max(1, math.ceil(connections / per_process))
     sources = []
     for _ in range(procs):
         sources.append(f"127.0.0.{_next_source}")
@@ -248,7 +255,7 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
         connect_seconds = max(connect_seconds, float(line[2]))
     idle_rss = rss_kib(server.proc.pid)
     print(f" {connected:,} in {connect_seconds:.1f} s; warm-up {warmup:g} s, measuring {duration:g} s ...", flush=True)
-    for proc, _ in subs:
+    for proc in [p for p, _ in subs] + list(companions):  # companions: other measurers sharing the clock
         proc.stdin.write("GO\n")
         proc.stdin.flush()
     time.sleep(warmup)
@@ -270,7 +277,7 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
     server_cpu = cpu1 - cpu0
     p = percentiles(hist, received) if received else {}
     return {
-        "clients": connections, "connected": connected, "connect_seconds": round(connect_seconds, 3),
+        "clients": connections, "client_processes": procs, "connected": connected, "connect_seconds": round(connect_seconds, 3),
         "connections_per_second": round(connected / connect_seconds, 1) if connect_seconds else None,
         "window_seconds": duration, "delivered": received, "lost": totals["missing"], "reordered": totals["reordered"],
         "closed": totals["closed"], "errors": totals["errors"],
@@ -327,25 +334,29 @@ def scenario_reference(plan: Plan, workdir: Path, peers: list[str]) -> dict:
     log(f"\n[1] reference shape: {plan.reference_keys} endpoints x 1 msg/s, {plan.payload} B, "
         f"{plan.reference_clients} clients, each on one random endpoint")
     out = {}
-    gw = start_streamgate(workdir, generator_source(plan.reference_keys, 1, plan.payload), "streamgate-generator")
-    try:
-        out["streamgate (generator)"] = run_window(gw, Load(), plan.reference_clients, plan.reference_keys,
-                                                   plan.warmup, plan.window, workdir, 1)
-        log(summarize("streamgate (generator)", out["streamgate (generator)"]))
-    finally:
-        gw.stop()
+
+    def measure(name: str, server: Server, load: Load = Load()) -> None:
+        try:
+            out[name] = run_window(server, load, plan.reference_clients, plan.reference_keys, plan.warmup,
+                                   plan.window, workdir, 1, per_process=LATENCY_PER_PROCESS)
+            log(summarize(name, out[name]))
+        finally:
+            server.stop()
+
+    measure("streamgate (generator)",
+            start_streamgate(workdir, generator_source(plan.reference_keys, 1, plan.payload), "streamgate-generator"))
     out["streamgate (kafka)"] = run_kafka_reference(plan, workdir)
     log(summarize("streamgate (kafka, e2e)", out["streamgate (kafka)"]))
+    b = out["streamgate (kafka)"]["broker_only"]
+    log(f"  {'kafka alone (consumer)':<22} {b['received'] / b['window_seconds']:>23.0f}/s received  "
+        f"p50 {b['p50_ms']:.2f} p99 {b['p99_ms']:.2f} p99.9 {b['p999_ms']:.2f} max {b['max_ms']:.1f} ms  "
+        f"(the broker's own latency, same records, same window)")
+    # The machine's own floor: the same schedule sent with nothing else.
+    measure("bare-send", start_baresend(workdir, plan.reference_keys, 1, plan.payload))
     if "uwebsockets" in peers:
         import peers as peer_systems
         for name, start, load in peer_systems.systems("uwebsockets", plan.reference_keys, 1, plan.payload, workdir):
-            server = start()
-            try:
-                out[name] = run_window(server, load, plan.reference_clients, plan.reference_keys, plan.warmup,
-                                       plan.window, workdir, 1)
-                log(summarize(name, out[name]))
-            finally:
-                server.stop()
+            measure(name, start(), load)
     return out
 
 
@@ -365,10 +376,21 @@ def run_kafka_reference(plan: Plan, workdir: Path) -> dict:
              "--keys", str(plan.reference_keys), "--rate-per-key", "1", "--payload-bytes", str(plan.payload)],
             stdout=open(workdir / "benchpub.log", "wb"), stderr=subprocess.STDOUT, env=env_with_runtime())
         gw.extra.append(publisher)
+        # The broker's own latency, measured in the same window: a plain consumer of the same topic.
+        direct = subprocess.Popen(
+            [str(VENV_PY), str(TOOLS / "benchconsume.py"), "--brokers", f"127.0.0.1:{kafka_port}", "--topic", "bench",
+             "--warmup", str(plan.warmup), "--duration", str(plan.window), "--wait-go"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env_with_runtime())
+        gw.extra.append(direct)
         try:
-            result = run_window(gw, Load(), plan.reference_clients, plan.reference_keys, plan.warmup, plan.window, workdir, 1)
+            if direct.stdout.readline().strip() != "READY":
+                raise RuntimeError("benchconsume did not get ready")
+            result = run_window(gw, Load(), plan.reference_clients, plan.reference_keys, plan.warmup, plan.window, workdir, 1,
+                                per_process=LATENCY_PER_PROCESS, companions=(direct,))
             result["publisher_cpu_seconds_total"] = round(cpu_seconds(publisher.pid), 3)
             result["broker_cpu_seconds_total"] = round(cpu_seconds(broker.pid), 3)
+            direct_out, _ = direct.communicate(timeout=plan.warmup + plan.window + 30)
+            result["broker_only"] = json.loads(direct_out.strip().splitlines()[-1])
             return result
         finally:
             gw.stop()

@@ -77,8 +77,18 @@ def table(results: dict) -> str:
         out.append("\n**Reference shape** (every endpoint updated once per second, publishes spread in time):")
         out.append(head)
         out.extend(_row(name, r, "end-to-end through Tansu" if "kafka" in name
-                        else "gateway only" if name.startswith("streamgate") else "")
+                        else "gateway only" if name.startswith("streamgate")
+                        else "this machine's floor" if name == "bare-send" else "")
                    for name, r in s["reference"].items())
+        broker = s["reference"].get("streamgate (kafka)", {}).get("broker_only")
+        if broker:
+            out.append(f"\nKafka alone, measured in the same window by a plain consumer of the same records "
+                       f"(`bench/tools/benchconsume.py`): p50 / p99 / p99.9 / max "
+                       f"{broker['p50_ms']:.2f} / {broker['p99_ms']:.2f} / {broker['p999_ms']:.2f} / "
+                       f"{broker['max_ms']:.1f} ms. The end-to-end row minus this is what the gateway adds.")
+        processes = {r.get("client_processes") for r in s["reference"].values() if "clients" in r}
+        if processes == {1}:
+            out.append("\nOne client process holds every connection here (fewer busy processes, smaller scheduling tail).")
     if "saturation" in s:
         out.append("\n**Saturation** (rate per endpoint raised step by step):")
         out.append(head)
