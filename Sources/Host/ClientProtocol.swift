@@ -8,7 +8,7 @@ enum ClientProtocol {
 
     /// A request from a client.
     enum Request: Equatable {
-        case subscribe(endpoint: String, id: JSONValue?)
+        case subscribe(endpoint: String, id: JSONValue?, options: SubscribeOptions = SubscribeOptions())
         case unsubscribe(endpoint: String, id: JSONValue?)
     }
 
@@ -21,6 +21,9 @@ enum ClientProtocol {
         case forbidden = "forbidden"
         case unsupported = "unsupported"
         case tooManySubscriptions = "too_many_subscriptions"
+        case replayTooLarge = "replay_too_large"
+        case replayFailed = "replay_failed"
+        case resumeUnavailable = "resume_unavailable"
     }
 
     struct RequestError: Error, Equatable {
@@ -54,12 +57,39 @@ enum ClientProtocol {
             guard case .string(let endpoint)? = fields["endpoint"] else {
                 throw RequestError(code: .badRequest, message: "\(type) needs an \"endpoint\" string", id: id)
             }
-            return type == "subscribe" ? .subscribe(endpoint: endpoint, id: id) : .unsubscribe(endpoint: endpoint, id: id)
+            guard type == "subscribe" else { return .unsubscribe(endpoint: endpoint, id: id) }
+            return .subscribe(endpoint: endpoint, id: id, options: try subscribeOptions(fields, id: id))
         default:
             throw RequestError(
                 code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe or unsubscribe",
                 id: id)
         }
+    }
+
+    /// `from` (resume after a position) and `snapshot` (latest message first).
+    private static func subscribeOptions(_ fields: [String: JSONValue], id: JSONValue?) throws(RequestError)
+        -> SubscribeOptions
+    {
+        var options = SubscribeOptions()
+        switch fields["snapshot"] {
+        case nil, .null?: break
+        case .bool(let flag)?: options.snapshot = flag
+        default: throw RequestError(code: .badRequest, message: "\"snapshot\" must be true or false", id: id)
+        }
+        switch fields["from"] {
+        case nil, .null?: break
+        case .object(let from)?:
+            guard case .string(let epoch)? = from["epoch"], !epoch.isEmpty else {
+                throw RequestError(code: .badRequest, message: "\"from.epoch\" must be the epoch string of a delivery", id: id)
+            }
+            guard case .number(let n)? = from["seq"], n == n.rounded(), n >= -1, n < 9.007_199_254_740_992e15 else {
+                throw RequestError(code: .badRequest, message: "\"from.seq\" must be the integer seq of a delivery (or -1)", id: id)
+            }
+            options.resume = ResumePosition(epoch: epoch, seq: Int64(n))
+        default:
+            throw RequestError(code: .badRequest, message: "\"from\" must be an object {\"epoch\": ..., \"seq\": ...}", id: id)
+        }
+        return options
     }
 
     // MARK: Replies
@@ -74,6 +104,32 @@ enum ClientProtocol {
 
     static func unsubscribed(endpoint: String, id: JSONValue?) -> String {
         reply(type: "unsubscribed", fields: [("endpoint", jsonString(endpoint))], id: id)
+    }
+
+    /// The client's position belongs to an offset sequence that is not (or
+    /// no longer) the endpoint's: its seq cannot be compared; live follows.
+    static func staleEpoch(endpoint: String, epoch: String, current: String?) -> String {
+        reply(type: "notice", fields: [
+            ("code", jsonString("stale_epoch")), ("endpoint", jsonString(endpoint)), ("epoch", jsonString(epoch)),
+            ("current_epoch", current.map(jsonString) ?? "null"),
+            ("message", jsonString("the position's epoch is not current (topic re-created, partitions changed or another cluster); delivery goes on live from now")),
+        ], id: nil)
+    }
+
+    /// Messages with seq in fromSeq...toSeq may have existed and cannot be delivered.
+    static func gap(endpoint: String, epoch: String, fromSeq: Int64, toSeq: Int64, reason: String) -> String {
+        reply(type: "notice", fields: [
+            ("code", jsonString("gap")), ("endpoint", jsonString(endpoint)), ("epoch", jsonString(epoch)),
+            ("from_seq", String(fromSeq)), ("to_seq", String(toSeq)),
+            ("message", jsonString("messages with seq \(fromSeq) to \(toSeq) cannot be replayed: \(reason)")),
+        ], id: nil)
+    }
+
+    /// The end of a replay: what follows is live.
+    static func replayed(endpoint: String, count: Int, source: String) -> String {
+        reply(type: "replayed", fields: [
+            ("endpoint", jsonString(endpoint)), ("count", String(count)), ("source", jsonString(source)),
+        ], id: nil)
     }
 
     static func error(_ code: ErrorCode, _ message: String, endpoint: String? = nil, id: JSONValue?) -> String {

@@ -12,7 +12,9 @@ import Synchronization
 final class ClientSessions: @unchecked Sendable {
     private struct Session {
         let info: ConnectionInfo
-        var endpoints: Set<String> = []
+        /// Each subscribed endpoint, with the token of that subscription (a
+        /// replay finishing late checks it is still the same subscription).
+        var endpoints: [String: UInt64] = [:]
     }
 
     private let mapper: any EndpointMapper
@@ -20,9 +22,15 @@ final class ClientSessions: @unchecked Sendable {
     private let servedTopics: Set<String>
     private let maxSubscriptions: Int
     private let sessions = Mutex<[cf_conn_id: Session]>([:])
-    /// Set once by `FanoutServer` before its loops start (pthread_create
-    /// orders that write before every callback).
+    private let nextSubscription = Atomic<UInt64>(1)
+    /// Set once before the loops start (pthread_create orders these writes
+    /// before every callback).
     nonisolated(unsafe) private var fanout: FanoutHandle?
+    nonisolated(unsafe) private var cached: CachedFanout?
+    nonisolated(unsafe) private var replayer: SourceReplayer?
+    /// Rounds of reading from the source before a resume gives up (the cache
+    /// may move on while a read runs).
+    private static let maxFetchRounds = 4
 
     init(mapper: any EndpointMapper, authorizer: any Authorizer, servedTopics: Set<String>,
          maxSubscriptions: Int = 1000)
@@ -34,6 +42,23 @@ final class ClientSessions: @unchecked Sendable {
     }
 
     func attach(_ handle: FanoutHandle) { fanout = handle }
+
+    /// Connects the cache (and the source's replays, when it has them);
+    /// before the loops start.
+    func attach(cached: CachedFanout, replayer: SourceReplayer?) {
+        self.cached = cached
+        self.replayer = replayer
+        cached.confirm = { [weak self] conn, endpoint, subscription, queue in
+            self?.sessions.withLock { table -> Bool in
+                guard table[conn]?.endpoints[endpoint] == subscription else { return false }
+                queue()
+                return true
+            } ?? false
+        }
+        cached.onWaiterReady = { [weak self] conn, endpoint, subscription, outcome in
+            self?.follow(outcome, conn: conn, endpoint: endpoint, subscription: subscription, gap: nil, rounds: 0, fetched: [], bytes: 0)
+        }
+    }
 
     func opened(_ conn: cf_conn_id, info: ConnectionInfo) {
         sessions.withLock { $0[conn] = Session(info: info) }
@@ -53,8 +78,8 @@ final class ClientSessions: @unchecked Sendable {
         }
         do {
             switch try ClientProtocol.parse(bytes) {
-            case .subscribe(let endpoint, let id):
-                if let reply = subscribe(conn, endpoint: endpoint, id: id, fanout: fanout) {
+            case .subscribe(let endpoint, let id, let options):
+                if let reply = subscribe(conn, endpoint: endpoint, id: id, options: options, fanout: fanout) {
                     fanout.sendText(conn, reply)
                 }
             case .unsubscribe(let endpoint, let id):
@@ -68,7 +93,9 @@ final class ClientSessions: @unchecked Sendable {
     /// Validates, authorizes and subscribes. Returns the reply still to send,
     /// or nil when it was sent: an acknowledgement is queued before the loop
     /// subscribes, so it precedes every delivery.
-    private func subscribe(_ conn: cf_conn_id, endpoint: String, id: JSONValue?, fanout: FanoutHandle) -> String? {
+    private func subscribe(_ conn: cf_conn_id, endpoint: String, id: JSONValue?, options: SubscribeOptions,
+                           fanout: FanoutHandle) -> String?
+    {
         let address: KafkaAddress
         do {
             address = try mapper.address(of: endpoint)
@@ -94,11 +121,12 @@ final class ClientSessions: @unchecked Sendable {
         case .abstain:
             return ClientProtocol.error(.forbidden, "not allowed to subscribe: no authorizer allowed it", endpoint: endpoint, id: id)
         }
+        let subscription = nextSubscription.add(1, ordering: .relaxed).newValue
         let added = sessions.withLock { table -> Bool? in
             guard var session = table[conn] else { return nil }
-            if session.endpoints.contains(canonical) { return false }
+            if session.endpoints[canonical] != nil { return false }
             guard session.endpoints.count < maxSubscriptions else { return nil }
-            session.endpoints.insert(canonical)
+            session.endpoints[canonical] = subscription
             table[conn] = session
             return true
         }
@@ -107,12 +135,88 @@ final class ClientSessions: @unchecked Sendable {
                 .tooManySubscriptions, "at most \(maxSubscriptions) subscriptions per connection", endpoint: endpoint, id: id)
         }
         let reply = ClientProtocol.subscribed(endpoint: canonical, id: id)
-        if added {
-            fanout.sendText(conn, reply)
+        guard added else { return reply }
+        fanout.sendText(conn, reply)
+        guard let cached else {
             fanout.subscribe(conn, to: canonical)
             return nil
         }
-        return reply
+        let outcome = cached.subscribe(
+            conn, endpoint: canonical, topic: address.topic, options: options, subscription: subscription)
+        follow(outcome, conn: conn, endpoint: canonical, subscription: subscription, gap: nil, rounds: 0, fetched: [],
+               bytes: 0)
+        return nil
+    }
+
+    /// Carries a subscription on after the cache's answer: reads from the
+    /// source what the cache no longer has, or forgets a refused one.
+    private func follow(_ outcome: CachedFanout.Outcome, conn: cf_conn_id, endpoint: String, subscription: UInt64,
+                        gap: ClosedRange<Int64>?, rounds: Int, fetched: [OpaquePointer], bytes: Int)
+    {
+        guard let cached, let fanout else { return }
+        switch outcome {
+        case .subscribed, .waiting:
+            return
+        case .refused:
+            forget(conn, endpoint: endpoint, subscription: subscription)
+        case .fetch(let request):
+            guard let replayer else {
+                follow(cached.completeWithoutSource(conn, endpoint: endpoint, subscription: subscription, request: request),
+                       conn: conn, endpoint: endpoint, subscription: subscription, gap: nil, rounds: 0, fetched: [], bytes: 0)
+                return
+            }
+            guard rounds < Self.maxFetchRounds else {
+                fetched.forEach { cf_frame_release($0) }
+                fail(conn, endpoint: endpoint, subscription: subscription,
+                     "this node's cache moved on faster than the replay could read; resume again")
+                return
+            }
+            let held = fetched.map { UInt(bitPattern: $0) }  // Sendable across the replay thread
+            let accepted = replayer.fetch(request, endpoint: endpoint) { [self] result in
+                let fetched = held.map { OpaquePointer(bitPattern: $0)! }
+                switch result {
+                case .failure(let error):
+                    fetched.forEach { cf_frame_release($0) }
+                    fail(conn, endpoint: endpoint, subscription: subscription, "cannot read the missed messages from the source: \(error.reason)")
+                case .success(let read):
+                    let frames = fetched + read.frames.map { OpaquePointer(bitPattern: $0)! }
+                    if read.truncated {
+                        frames.forEach { cf_frame_release($0) }
+                        fanout.sendText(conn, ClientProtocol.error(
+                            .replayTooLarge,
+                            "more than recovery.replay.max_messages messages were missed; subscribe without \"from\" to go on live",
+                            endpoint: endpoint, id: nil))
+                        forget(conn, endpoint: endpoint, subscription: subscription)
+                        return
+                    }
+                    var lost = gap
+                    if rounds == 0, case .complete(let first) = read.outcome, first > request.fromOffset {
+                        lost = request.fromOffset...(first - 1)
+                    }
+                    let next = cached.completeFetch(
+                        conn, endpoint: endpoint, subscription: subscription, request: request, outcome: read.outcome,
+                        fetched: frames, fetchedBytes: bytes + read.bytes, lost: lost)
+                    follow(next, conn: conn, endpoint: endpoint, subscription: subscription, gap: lost,
+                           rounds: rounds + 1, fetched: frames, bytes: bytes + read.bytes)
+                }
+            }
+            if !accepted {
+                fetched.forEach { cf_frame_release($0) }
+                fail(conn, endpoint: endpoint, subscription: subscription, "too many replays are waiting on this node; resume again shortly")
+            }
+        }
+    }
+
+    private func fail(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, _ message: String) {
+        fanout?.sendText(conn, ClientProtocol.error(.replayFailed, message, endpoint: endpoint, id: nil))
+        forget(conn, endpoint: endpoint, subscription: subscription)
+    }
+
+    /// Drops a subscription that did not come to be (if it is still that one).
+    private func forget(_ conn: cf_conn_id, endpoint: String, subscription: UInt64) {
+        sessions.withLock { table in
+            if table[conn]?.endpoints[endpoint] == subscription { table[conn]?.endpoints.removeValue(forKey: endpoint) }
+        }
     }
 
     private func unsubscribe(_ conn: cf_conn_id, endpoint: String, id: JSONValue?, fanout: FanoutHandle) -> String {
@@ -121,8 +225,10 @@ final class ClientSessions: @unchecked Sendable {
             var key = address.key
             canonical = key.withUTF8 { mapper.endpoint(topic: address.topic, key: UnsafeRawBufferPointer($0)) } ?? endpoint
         }
-        let removed = sessions.withLock { $0[conn]?.endpoints.remove(canonical) != nil }
-        if removed { fanout.unsubscribe(conn, from: canonical) }
+        // Under the sessions lock, so a replay finishing now cannot subscribe after this.
+        sessions.withLock { table in
+            if table[conn]?.endpoints.removeValue(forKey: canonical) != nil { fanout.unsubscribe(conn, from: canonical) }
+        }
         return ClientProtocol.unsubscribed(endpoint: canonical, id: id)
     }
 }

@@ -15,6 +15,7 @@ import CFanout
 ///     22+E+P  …     payload, byte for byte as produced
 enum DeliveryFrame {
     static let kindMessage: UInt8 = 1
+    static let flagSnapshot: UInt8 = 1
     static let fixedHeaderBytes = 22
 
     /// Returns a `cf_frame` owning one reference, or nil if out of memory or
@@ -47,6 +48,21 @@ enum DeliveryFrame {
                 return frame
             }
         }
+    }
+
+    /// A new frame with the bytes of an encoded delivery frame (WebSocket
+    /// header included) and the snapshot flag set, or nil.
+    static func withSnapshotFlag(_ encoded: UnsafeRawBufferPointer) -> OpaquePointer? {
+        var header = cf_ws_header()
+        guard cf_ws_parse_header(encoded.baseAddress!.assumingMemoryBound(to: UInt8.self), encoded.count, &header) == 1,
+              header.header_length + Int(header.payload_length) == encoded.count, header.payload_length > 1
+        else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: encoded[header.header_length...])
+        var out: UnsafeMutablePointer<UInt8>?
+        guard let frame = cf_frame_create(0, payload.count, nil, 0, &out), let out else { return nil }
+        UnsafeMutableRawPointer(out).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        out[1] |= flagSnapshot
+        return frame
     }
 
     private static func store<T: FixedWidthInteger>(_ value: T, at pointer: UnsafeMutablePointer<UInt8>) {

@@ -192,6 +192,9 @@ struct FanoutHandle: @unchecked Sendable {
         }
     }
 
+    /// Sends one frame to one connection; consumes the caller's reference.
+    func send(_ conn: cf_conn_id, frame: OpaquePointer) { cf_server_send(server, conn, frame) }
+
     func close(_ conn: cf_conn_id, code: UInt16, reason: String) { cf_server_close(server, conn, code, reason) }
 
     func setReady(_ ready: Bool) { cf_server_set_ready(server, ready ? 1 : 0) }

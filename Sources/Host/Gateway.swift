@@ -10,6 +10,8 @@ struct Gateway {
     let plugins: PluginSet
     let server: FanoutServer
     let router: MessageRouter
+    let cached: CachedFanout
+    let replayer: SourceReplayer?
 
     init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -29,7 +31,17 @@ struct Gateway {
             try server.addStaticPage(
                 path: "/", contentType: "text/html; charset=utf-8", body: ConsolePage.html(streamPath: c.streamPath))
         }
-        router = MessageRouter(mapper: plugins.mapper, fanout: server.handle, logger: Logger(label: "streamgate.router"))
+        cached = CachedFanout(configuration: c.recovery, fanout: server.handle, maxOutputBytes: c.maxOutputBytes)
+        let mapper = plugins.mapper
+        if let replayable = plugins.source as? any ReplayableSource {
+            replayer = SourceReplayer(
+                source: replayable, mapper: mapper, configuration: c.recovery, logger: Logger(label: "streamgate.replay"))
+        } else {
+            replayer = nil
+        }
+        sessions.attach(cached: cached, replayer: replayer)
+        router = MessageRouter(
+            mapper: plugins.mapper, fanout: cached, readiness: server.handle, logger: Logger(label: "streamgate.router"))
         if let ticking = plugins.source as? any TickingSource {
             // Produced and fanned out on the loop's own thread: no hand-over.
             let router = self.router
@@ -60,17 +72,21 @@ struct Gateway {
                 services: [
                     .init(service: FanoutService(server: server, logger: logger)),
                     .init(service: SourceService(source: plugins.source, sink: router, server: server)),
+                    .init(service: CacheUpkeepService(cached: cached)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        replayer?.stop()
         let stats = server.stats()
+        let cache = cached.cacheTotals()
         logger.info(
             "stopped",
             metadata: [
                 "records_routed": "\(router.routedCount)", "records_unroutable": "\(router.unroutableCount)",
                 "messages_delivered": "\(stats.messages_delivered)", "connections_accepted": "\(stats.connections_accepted)",
                 "slow_consumer_closes": "\(stats.slow_consumer_closes)", "protocol_errors": "\(stats.protocol_errors)",
+                "cache_messages": "\(cache.messages)", "cache_bytes": "\(cache.bytes)",
             ])
     }
 }
@@ -115,6 +131,19 @@ struct SourceService: Service {
         }
         try await cancelWhenGracefulShutdown {
             try await source.run(delivering: sink)
+        }
+    }
+}
+
+/// Evicts expired cache entries and times out waiting resumes while no
+/// records arrive (records arriving do it too, a little per batch).
+struct CacheUpkeepService: Service {
+    let cached: CachedFanout
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            cached.tick()
         }
     }
 }

@@ -34,6 +34,7 @@ struct GatewayConfiguration {
     var echoMaxMessageBytes = 16 * 1024 * 1024 + 1024
     var consoleEnabled = true
     var logLevel: Logger.Level = .info
+    var recovery = RecoveryConfiguration()
     var authorization: PluginChoice
     var mapping: PluginChoice
     var source: PluginChoice
@@ -117,6 +118,8 @@ struct GatewayConfiguration {
                 expected: "one of " + Logger.Level.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
         }
         logLevel = parsed
+
+        recovery = try RecoveryConfiguration(section: root.section("recovery"))
 
         authorization = try Self.pluginChoice(root, "authorization", defaultName: "allow-all")
         mapping = try Self.pluginChoice(root, "mapping", defaultName: "topic-key")

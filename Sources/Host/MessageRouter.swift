@@ -3,25 +3,25 @@ import StreamgatePluginAPI
 import Synchronization
 
 /// Where source records enter the fan-out: each record is mapped to its
-/// endpoint and framed once; a source's batch is handed to the loops as one
-/// batch (one lock and at most one wake-up per loop), which is most of the
-/// cost of a message at low rates.
+/// endpoint and framed once; a source's batch is cached and handed to the
+/// loops as one batch (one lock and at most one wake-up per loop), which is
+/// most of the cost of a message at low rates.
 final class MessageRouter: MessageSink {
-    /// Frames of the current batch. Sources call deliver/endOfBatch from one
-    /// thread at a time; the lock is uncontended.
-    /// Held as addresses: a plain integer array is Sendable, and has the
-    /// layout of the `cf_frame **` the C batch call takes.
-    private let pending = Mutex<[UInt]>([])
+    /// Records of the current batch. Sources call deliver/endOfBatch from
+    /// one thread at a time; the lock is uncontended.
+    private let pending = Mutex<PendingBatch>(PendingBatch())
     private static let maxBatch = 1024
     private let mapper: any EndpointMapper
-    private let fanout: FanoutHandle
+    private let fanout: CachedFanout
+    private let readiness: FanoutHandle
     private let logger: Logger
     private let routed = Atomic<UInt64>(0)
     private let unroutable = Atomic<UInt64>(0)
 
-    init(mapper: any EndpointMapper, fanout: FanoutHandle, logger: Logger) {
+    init(mapper: any EndpointMapper, fanout: CachedFanout, readiness: FanoutHandle, logger: Logger) {
         self.mapper = mapper
         self.fanout = fanout
+        self.readiness = readiness
         self.logger = logger
     }
 
@@ -43,25 +43,36 @@ final class MessageRouter: MessageSink {
             return
         }
         routed.add(1, ordering: .relaxed)
-        let full = pending.withLock { frames in
-            frames.append(UInt(bitPattern: frame))
-            return frames.count >= Self.maxBatch
+        let full = pending.withLock { batch in
+            batch.records.append(RoutedRecord(
+                endpoint: endpoint, partition: PartitionID(topic: record.topic, partition: record.partition),
+                epoch: record.epoch, offset: record.offset, frame: frame))
+            return batch.records.count >= Self.maxBatch
         }
         if full { endOfBatch() }
     }
 
     func endOfBatch() {
-        pending.withLock { frames in
-            guard !frames.isEmpty else { return }
-            frames.withUnsafeBufferPointer { addresses in
-                addresses.withMemoryRebound(to: OpaquePointer?.self) { fanout.publish(batch: $0) }
-            }
-            frames.removeAll(keepingCapacity: true)
+        pending.withLock { batch in
+            guard !batch.records.isEmpty else { return }
+            fanout.publish(batch.records)
+            batch.records.removeAll(keepingCapacity: true)
         }
     }
 
+    func partitionStarted(_ start: PartitionStart) {
+        endOfBatch()
+        fanout.partitionStarted(start)
+    }
+
     func sourceIsReady() {
-        fanout.setReady(true)
+        readiness.setReady(true)
         logger.info("source ready: GET /readyz now answers 200")
     }
+}
+
+/// The records of a source batch not yet handed over (frames referenced by
+/// address, so the batch is Sendable).
+struct PendingBatch: @unchecked Sendable {
+    var records: [RoutedRecord] = []
 }

@@ -11,8 +11,10 @@ import StreamgatePluginAPI
 /// round publishes every key at once (a burst). Each payload starts with the
 /// send time (8 bytes, big-endian nanoseconds since the Unix epoch) and the
 /// key's sequence number (8 bytes), then filler up to `payload_bytes`, so a
-/// subscriber can measure latency, loss and order. The sequence number is
-/// also the record's offset.
+/// subscriber can measure latency, loss and order. Records are in partition
+/// 0 and numbered 1, 2, 3... across all keys (their offset, the seq clients
+/// see), as Kafka numbers a partition. The generator keeps no history: a
+/// resume older than the gateway's cache gets a gap notice.
 public struct GeneratorSourceFactory: MessageSourceFactory {
     public let name = "generator"
 
@@ -60,7 +62,10 @@ public struct GeneratorSource: TickingSource {
 
     /// On a loop's thread (the host's choice): everything due since the last tick.
     public func tick(into sink: any MessageSink) {
-        if schedule.start(announcing: logger) { sink.sourceIsReady() }
+        if schedule.start(announcing: logger) {
+            sink.partitionStarted(schedule.partitionStart)
+            sink.sourceIsReady()
+        }
         schedule.deliverDue(into: sink)
     }
 
@@ -105,6 +110,9 @@ final class GeneratorSchedule: @unchecked Sendable {
         description = "generator source: \(keyCount) keys x \(ratePerKey)/s = \(ratePerKey * Double(keyCount)) records/s of \(payloadBytes) bytes, \(spread ? "spread evenly" : "in bursts")"
     }
 
+    /// Where the records begin: offset 1 of partition 0.
+    var partitionStart: PartitionStart { PartitionStart(topic: topic, partition: 0, epoch: epoch, offset: 1) }
+
     /// Starts the clock on first use; true that one time.
     func start(announcing logger: any PluginLogger) -> Bool {
         guard startNanoseconds == 0 else { return false }
@@ -128,7 +136,7 @@ final class GeneratorSchedule: @unchecked Sendable {
             keys[index].withUnsafeBytes { key in
                 payload.withUnsafeBytes { value in
                     sink.deliver(SourceRecord(
-                        topic: topic, partition: 0, offset: sequence[index], timestampMs: Int64(now / 1_000_000),
+                        topic: topic, partition: 0, offset: Int64(sent + 1), timestampMs: Int64(now / 1_000_000),
                         epoch: epoch, key: key, value: value))
                 }
             }

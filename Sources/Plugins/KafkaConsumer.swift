@@ -7,11 +7,11 @@ import StreamgatePluginAPI
 /// @unchecked Sendable: the handle is used by one thread at a time — the
 /// assigning task, then the poll thread — and destroyed after both finish.
 final class KafkaConsumer: @unchecked Sendable {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     private let logger: any PluginLogger
     static let batchSize = 1024
     private static let pollTimeoutMs: Int32 = 100
-    private static let metadataTimeoutMs: Int32 = 1000
+    static let metadataTimeoutMs: Int32 = 1000
 
     init(handle: OpaquePointer, logger: any PluginLogger) {
         self.handle = handle
@@ -20,18 +20,27 @@ final class KafkaConsumer: @unchecked Sendable {
 
     /// Positions the consumer, then delivers records into `sink` until `stop`.
     func run(topics: [String], fromEarliest: Bool, sink: any MessageSink, stop: StopFlag, brokers: String) {
-        guard let epochs = position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers) else {
+        guard let assigned = position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers) else {
             return
         }
+        Self.announce(assigned, to: sink)
         sink.sourceIsReady()
-        pollLoop(sink: sink, epochs: epochs, stop: stop)
+        pollLoop(sink: sink, epochs: assigned.mapValues(\.epoch), stop: stop)
     }
 
     /// Assigns and positions every partition (blocking, retried); nil if stopped first.
-    func position(topics: [String], fromEarliest: Bool, stop: StopFlag, brokers: String) -> [PartitionKey: String]? {
-        guard let epochs = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return nil }
-        logger.log(.info, "kafka source consuming \(epochs.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
-        return epochs
+    func position(topics: [String], fromEarliest: Bool, stop: StopFlag, brokers: String) -> [PartitionKey: AssignedPartition]? {
+        guard let assigned = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return nil }
+        logger.log(.info, "kafka source consuming \(assigned.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+        return assigned
+    }
+
+    /// Tells the host where each partition's records begin (before any is delivered).
+    static func announce(_ assigned: [PartitionKey: AssignedPartition], to sink: any MessageSink) {
+        for (key, partition) in assigned.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            sink.partitionStarted(PartitionStart(
+                topic: key.topic, partition: key.partition, epoch: partition.epoch, offset: partition.startOffset))
+        }
     }
 
     /// Assigns every partition of `topics`, positioned at the current end (or
@@ -39,7 +48,7 @@ final class KafkaConsumer: @unchecked Sendable {
     /// broker is unreachable. Returns the epoch of each (topic, partition), or
     /// nil when stopped first. Every librdkafka call here has a short timeout
     /// so a stop request is honoured within about a second.
-    private func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) -> [PartitionKey: String]? {
+    private func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) -> [PartitionKey: AssignedPartition]? {
         var lastComplaint = ""
         while !stop.isSet {
             do {
@@ -55,13 +64,13 @@ final class KafkaConsumer: @unchecked Sendable {
         return nil
     }
 
-    private func assignOnce(topics: [String], fromEarliest: Bool) throws(KafkaSourceError) -> [PartitionKey: String] {
+    private func assignOnce(topics: [String], fromEarliest: Bool) throws(KafkaSourceError) -> [PartitionKey: AssignedPartition] {
         // Metadata first: it makes the request that also caches the cluster id.
         let counts = try topics.map { topic throws(KafkaSourceError) in (topic, try partitionCount(of: topic)) }
         let clusterID = try self.clusterID()
         let list = rd_kafka_topic_partition_list_new(16)!
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        var epochs: [PartitionKey: String] = [:]
+        var assigned: [PartitionKey: AssignedPartition] = [:]
         for (topic, count) in counts {
             for partition in 0..<count {
                 var low: Int64 = 0
@@ -72,19 +81,20 @@ final class KafkaConsumer: @unchecked Sendable {
                 }
                 let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
                 entry.pointee.offset = fromEarliest ? low : high
-                epochs[PartitionKey(topic: topic, partition: partition)] = Self.epoch(
-                    cluster: clusterID, topic: topic, partition: partition, partitionCount: count)
+                assigned[PartitionKey(topic: topic, partition: partition)] = AssignedPartition(
+                    epoch: Self.epoch(cluster: clusterID, topic: topic, partition: partition, partitionCount: count),
+                    startOffset: entry.pointee.offset)
             }
         }
         let err = rd_kafka_assign(handle, list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaSourceError(message: "assign: \(String(cString: rd_kafka_err2str(err)))")
         }
-        return epochs
+        return assigned
     }
 
     /// The cluster id is part of every epoch, so without it there is no epoch.
-    private func clusterID() throws(KafkaSourceError) -> String {
+    func clusterID() throws(KafkaSourceError) -> String {
         guard let id = rd_kafka_clusterid(handle, Self.metadataTimeoutMs) else {
             throw KafkaSourceError(message: "cannot read the cluster id (is the broker reachable?)")
         }
@@ -92,7 +102,7 @@ final class KafkaConsumer: @unchecked Sendable {
         return String(cString: id)
     }
 
-    private func partitionCount(of topic: String) throws(KafkaSourceError) -> Int32 {
+    func partitionCount(of topic: String) throws(KafkaSourceError) -> Int32 {
         let topicHandle = rd_kafka_topic_new(handle, topic, nil)
         defer { rd_kafka_topic_destroy(topicHandle) }
         var metadata: UnsafePointer<rd_kafka_metadata>?
@@ -207,6 +217,12 @@ final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_consumer_close(handle)
         rd_kafka_destroy(handle)
     }
+}
+
+/// A partition as assigned: its epoch and the first offset it will deliver.
+struct AssignedPartition: Sendable {
+    let epoch: String
+    let startOffset: Int64
 }
 
 struct PartitionKey: Hashable, Sendable {

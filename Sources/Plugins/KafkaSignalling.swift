@@ -17,12 +17,14 @@ final class KafkaSignalling: Sendable {
     private static let maxBatchesPerDrain = 8
 
     /// Positions `consumer` (blocking, retried until `stop`) and starts signalling.
-    func start(_ consumer: KafkaConsumer, topics: [String], fromEarliest: Bool, brokers: String, stop: StopFlag)
-        -> Int32?
+    func start(_ consumer: KafkaConsumer, topics: [String], fromEarliest: Bool, brokers: String, stop: StopFlag,
+               sink: any MessageSink) -> Int32?
     {
-        guard let epochs = consumer.position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers),
-              consumer.openQueue(epochs: epochs)
+        guard let assigned = consumer.position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers),
+              consumer.openQueue(epochs: assigned.mapValues(\.epoch))
         else { return nil }
+        // Before the loop can drain a record.
+        KafkaConsumer.announce(assigned, to: sink)
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { return nil }
         consumer.signalQueue(on: fd)

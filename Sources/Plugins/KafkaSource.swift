@@ -62,7 +62,8 @@ public struct KafkaSource: SignallingSource {
         let consumer = try makeConsumer()
         let box = Mutex<Int32?>(nil)
         await runOnDedicatedThread(named: "kafka-source-setup") { [signalling, topics, startAtEarliest, brokers] stop in
-            let fd = signalling.start(consumer, topics: topics, fromEarliest: startAtEarliest, brokers: brokers, stop: stop)
+            let fd = signalling.start(
+                consumer, topics: topics, fromEarliest: startAtEarliest, brokers: brokers, stop: stop, sink: sink)
             box.withLock { $0 = fd }
         }
         guard let fd = box.withLock({ $0 }) else {
@@ -77,9 +78,11 @@ public struct KafkaSource: SignallingSource {
 
     public func finishSignalling() { signalling.finish() }
 
-    /// A consumer handle configured from the options (not yet assigned).
-    private func makeConsumer() throws -> KafkaConsumer {
-        let conf = try KafkaClientConfiguration.make(brokers: brokers, properties: properties, keyPrefix: keyPrefix)
+    /// A consumer handle configured from the options (not yet assigned),
+    /// with `extra` librdkafka properties on top.
+    func makeConsumer(extra: [String: String] = [:]) throws -> KafkaConsumer {
+        let conf = try KafkaClientConfiguration.make(
+            brokers: brokers, properties: properties.merging(extra) { _, new in new }, keyPrefix: keyPrefix)
         // assign() needs a group id, but no group is joined and nothing is committed.
         var errstr = [CChar](repeating: 0, count: 512)
         rd_kafka_conf_set(conf, "group.id", "streamgate-\(UUID().uuidString)", &errstr, errstr.count)

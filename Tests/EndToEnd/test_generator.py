@@ -1,6 +1,7 @@
 """The `generator` source (benchmarks' broker-free feed): records enter the
 fan-out by the same path as Kafka records, at the configured rate, with the
-documented payload layout (send time, per-key sequence = seq)."""
+documented payload layout (send time, per-key sequence), numbered like one
+Kafka partition (seq = offset across all keys)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,14 @@ def test_generator_feeds_subscribers_at_its_rate_with_the_documented_payload(tmp
     assert elapsed < 2.5, f"50 records of one key at 50/s took {elapsed:.2f}s"
     now_ns = time.time_ns()
     for previous, d in zip(deliveries, deliveries[1:]):
-        assert d.seq == previous.seq + 1
+        # 20 keys spread evenly: the partition's offsets advance by 20 between two records of one key.
+        assert d.seq == previous.seq + 20
+        assert struct.unpack(">Q", d.payload[8:16])[0] == struct.unpack(">Q", previous.payload[8:16])[0] + 1
     for d in deliveries:
         assert d.endpoint == "/bench/k7"
         assert len(d.payload) == 100
         sent_ns, sequence = struct.unpack(">QQ", d.payload[:16])
-        assert sequence == d.seq
+        assert d.seq == (sequence - 1) * 20 + 7  # key k7's records are offsets 7, 27, 47, ...
         assert 0 <= now_ns - sent_ns < 30e9
         assert abs(d.timestamp_ms - sent_ns // 1_000_000) <= 1
 

@@ -26,8 +26,31 @@ public struct SourceRecord {
     }
 }
 
+/// Where a source begins reading one partition: from `offset` on, every
+/// record of (topic, partition) will be delivered, in offset order. The host
+/// relies on this to know which positions its cache covers and which it must
+/// fetch again (docs/recovery.md).
+public struct PartitionStart: Sendable, Equatable {
+    public let topic: String
+    public let partition: Int32
+    /// The epoch of every record of this partition (see `SourceRecord.epoch`).
+    public let epoch: String
+    /// The first offset the source will deliver.
+    public let offset: Int64
+
+    public init(topic: String, partition: Int32, epoch: String, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.epoch = epoch
+        self.offset = offset
+    }
+}
+
 /// Where a source hands its records: the host's router into the fan-out.
 public protocol MessageSink: Sendable {
+    /// A partition's consumption starts (or restarts) at an offset; called
+    /// before the first record of that partition is delivered.
+    func partitionStarted(_ start: PartitionStart)
     /// One record; called in offset order per partition.
     func deliver(_ record: SourceRecord)
     /// The end of a batch of `deliver` calls: the host flushes to the loops.
@@ -78,4 +101,56 @@ public protocol SignallingSource: MessageSource {
     /// Stops: when it returns, `drain` does nothing and the source's
     /// resources are released.
     func finishSignalling()
+}
+
+/// A range of one partition the host wants read again (a client resumes from
+/// a position older than the cache).
+public struct ReplayRequest: Sendable, Equatable {
+    public let topic: String
+    public let partition: Int32
+    /// The epoch the client's position belongs to; the source answers
+    /// `.staleEpoch` when the partition no longer has it.
+    public let epoch: String
+    /// First offset wanted (inclusive).
+    public let fromOffset: Int64
+    /// Offset to stop before (exclusive): from here on the host's cache covers.
+    public let untilOffset: Int64
+
+    public init(topic: String, partition: Int32, epoch: String, fromOffset: Int64, untilOffset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.epoch = epoch
+        self.fromOffset = fromOffset
+        self.untilOffset = untilOffset
+    }
+}
+
+/// How a replay ended.
+public enum ReplayOutcome: Sendable, Equatable {
+    /// Every record of the range the log still holds was delivered.
+    /// `firstAvailableOffset` > `fromOffset` means the log no longer holds
+    /// the offsets before it (retention): those records are lost.
+    case complete(firstAvailableOffset: Int64)
+    /// The partition's epoch is no longer the request's (topic re-created,
+    /// partition count changed, another cluster).
+    case staleEpoch(current: String?)
+}
+
+/// Why a replay failed (broker unreachable, timeout); shown to the client.
+public struct ReplayError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let reason: String
+
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}
+
+/// A source that can read a past range of a partition again (Kafka can;
+/// a generator cannot). The host calls `replay` on a thread of its own with
+/// bounded concurrency; it may block, but must give up after `timeoutMs`.
+public protocol ReplayableSource: MessageSource {
+    /// Delivers the records of the range in offset order to `deliver`, which
+    /// returns false to stop early.
+    func replay(_ request: ReplayRequest, timeoutMs: Int, deliver: (SourceRecord) -> Bool) throws(ReplayError)
+        -> ReplayOutcome
 }

@@ -2,5 +2,5 @@
 /// version is refused at load time with an error naming its file.
 public enum PluginAPIVersion {
     public static let major = 1
-    public static let minor = 0
+    public static let minor = 1
 }

@@ -1,0 +1,317 @@
+import CFanout
+import Foundation
+import StreamgatePluginAPI
+import Synchronization
+
+/// A framed record on its way into the fan-out and the cache.
+struct RoutedRecord {
+    let endpoint: String
+    let partition: PartitionID
+    let epoch: String
+    let offset: Int64
+    /// One reference, handed over.
+    let frame: OpaquePointer
+}
+
+/// A client's last seen position on an endpoint.
+struct ResumePosition: Equatable, Sendable {
+    let epoch: String
+    let seq: Int64
+}
+
+/// What a subscribe asks for beyond live messages.
+struct SubscribeOptions: Equatable, Sendable {
+    var resume: ResumePosition?
+    /// Deliver the endpoint's latest message first, marked as a snapshot.
+    var snapshot = false
+}
+
+/// The join between the cache and live traffic. Every batch is cached and
+/// handed to the loops under one lock, and every subscribe reads the cache
+/// and queues its replay and its subscription under the same lock: a loop
+/// runs its commands in order, so each message reaches a resuming client
+/// exactly once — in the replay if it was cached before the subscription,
+/// live if after (docs/recovery.md).
+final class CachedFanout: @unchecked Sendable {
+    /// What a subscribe became; the caller finishes `.fetch` with the source.
+    enum Outcome {
+        /// Subscribed; `replayed` messages (cache) were queued before.
+        case subscribed(replayed: Int)
+        /// The cache starts after the client's position: read `request` from
+        /// the source, then call `completeFetch`.
+        case fetch(ReplayRequest)
+        /// This node has not consumed up to the client's position yet; the
+        /// subscription completes when it has (or fails after a while).
+        case waiting
+        /// Refused; the error frame was sent.
+        case refused
+    }
+
+    /// A subscription the cache cannot complete yet (see `Outcome.waiting`).
+    private struct Waiter {
+        let conn: cf_conn_id
+        let endpoint: String
+        let partition: PartitionID
+        let position: ResumePosition
+        let deadlineNs: UInt64
+        let subscription: UInt64
+    }
+
+    private struct State {
+        let cache: EndpointCache
+        var waiters: [Waiter] = []
+        var batch: [OpaquePointer?] = []
+    }
+
+    private let state: Locked<State>
+    private let fanout: FanoutHandle
+    private let configuration: RecoveryConfiguration
+    private let maxReplayBytes: Int
+    /// Decides, under the cache lock, whether a subscription is still wanted
+    /// and, if so, queues it (set by `ClientSessions`).
+    nonisolated(unsafe) var confirm: (@Sendable (cf_conn_id, String, UInt64, () -> Void) -> Bool)?
+    /// Called (outside the lock) when a waiting subscription can go on to
+    /// the source, or failed (set by `ClientSessions`).
+    nonisolated(unsafe) var onWaiterReady: (@Sendable (cf_conn_id, String, UInt64, Outcome) -> Void)?
+
+    init(configuration: RecoveryConfiguration, fanout: FanoutHandle, maxOutputBytes: Int) {
+        self.configuration = configuration
+        self.fanout = fanout
+        // Half the slow-consumer cap: live messages still fit behind a replay.
+        maxReplayBytes = maxOutputBytes / 2
+        state = Locked(State(cache: EndpointCache(configuration: configuration)))
+    }
+
+    static func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    // MARK: Sources
+
+    func partitionStarted(_ start: PartitionStart) {
+        state.withLock {
+            $0.cache.partitionStarted(
+                PartitionID(topic: start.topic, partition: start.partition), epoch: start.epoch, offset: start.offset)
+        }
+    }
+
+    /// Caches and fans out one batch; duplicates (offsets already delivered)
+    /// are dropped. Consumes the records' frame references.
+    func publish(_ records: [RoutedRecord]) {
+        let ready: [(Waiter, Outcome)] = state.withLock { s in
+            let now = Self.nowNs()
+            s.batch.removeAll(keepingCapacity: true)
+            for r in records {
+                if s.cache.append(
+                    endpoint: r.endpoint, partition: r.partition, epoch: r.epoch, offset: r.offset, frame: r.frame,
+                    nowNs: now)
+                {
+                    s.batch.append(r.frame)
+                } else {
+                    cf_frame_release(r.frame)
+                }
+            }
+            if !s.batch.isEmpty {
+                s.batch.withUnsafeBufferPointer { fanout.publish(batch: $0) }
+            }
+            s.cache.evictExpired(nowNs: now, budget: 2 * records.count + 16)
+            return s.waiters.isEmpty ? [] : resolveWaiters(&s, nowNs: now)
+        }
+        for (waiter, outcome) in ready { onWaiterReady?(waiter.conn, waiter.endpoint, waiter.subscription, outcome) }
+    }
+
+    /// Periodic upkeep: expired entries and expired waiters.
+    func tick() {
+        let ready: [(Waiter, Outcome)] = state.withLock { s in
+            let now = Self.nowNs()
+            s.cache.evictExpired(nowNs: now, budget: 65_536)
+            return s.waiters.isEmpty ? [] : resolveWaiters(&s, nowNs: now)
+        }
+        for (waiter, outcome) in ready { onWaiterReady?(waiter.conn, waiter.endpoint, waiter.subscription, outcome) }
+    }
+
+    // MARK: Subscribing
+
+    /// Subscribes `conn` to `endpoint` (of `topic`), replaying from the cache
+    /// what the options ask for. The `subscribed` acknowledgement must
+    /// already be queued.
+    func subscribe(_ conn: cf_conn_id, endpoint: String, topic: String, options: SubscribeOptions, subscription: UInt64)
+        -> Outcome
+    {
+        state.withLock { s in
+            plan(&s, conn: conn, endpoint: endpoint, topic: topic, options: options, subscription: subscription,
+                 nowNs: Self.nowNs())
+        }
+    }
+
+    private func plan(_ s: inout State, conn: cf_conn_id, endpoint: String, topic: String, options: SubscribeOptions,
+                      subscription: UInt64, nowNs: UInt64) -> Outcome
+    {
+        guard let position = options.resume else {
+            var frames: [OpaquePointer] = []
+            if options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = Self.snapshotCopy(latest.frame) {
+                frames.append(copy)
+            }
+            return queue(conn, endpoint, subscription, frames: frames, notices: [], marker: nil)
+        }
+        guard let partition = s.cache.partition(ofEpoch: position.epoch), partition.topic == topic else {
+            // The position belongs to an offset sequence this node does not
+            // serve for this topic: say so, then go on live.
+            let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: position.epoch,
+                                                   current: s.cache.epoch(of: endpoint))
+            var frames: [OpaquePointer] = []
+            if options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = Self.snapshotCopy(latest.frame) {
+                frames.append(copy)
+            }
+            return queue(conn, endpoint, subscription, frames: frames, notices: [notice], marker: nil)
+        }
+        guard let partitionState = s.cache.state(of: partition), position.seq <= partitionState.lastOffset else {
+            // The client saw more than this node has consumed (it came from a
+            // node further ahead): wait for this node to catch up.
+            s.waiters.append(Waiter(
+                conn: conn, endpoint: endpoint, partition: partition, position: position,
+                deadlineNs: nowNs + UInt64(configuration.resumeWaitMs) * 1_000_000, subscription: subscription))
+            return .waiting
+        }
+        let covered = s.cache.coveredFrom(endpoint: endpoint, partition: partition) ?? partitionState.startOffset
+        if position.seq + 1 < covered {
+            return .fetch(ReplayRequest(
+                topic: partition.topic, partition: partition.partition, epoch: position.epoch,
+                fromOffset: position.seq + 1, untilOffset: covered))
+        }
+        let cached = s.cache.messages(of: endpoint, after: position.seq)
+        guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
+            return refuseTooLarge(conn, endpoint, subscription, count: cached.count)
+        }
+        return queue(conn, endpoint, subscription, frames: cached.map { cf_frame_retain($0.frame) }, notices: [],
+                     marker: ClientProtocol.replayed(endpoint: endpoint, count: cached.count, source: "cache"))
+    }
+
+    /// Finishes a subscription whose older part was read from the source:
+    /// `fetched` (references handed over) holds the endpoint's records of
+    /// `request`, `outcome` how the read ended, `lost` the positions the
+    /// source no longer had. Returns `.fetch` again when
+    /// the cache moved on during the read and a further range is needed
+    /// (the caller keeps `fetched` and appends).
+    func completeFetch(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest,
+                       outcome: ReplayOutcome, fetched: [OpaquePointer], fetchedBytes: Int, lost: ClosedRange<Int64>?)
+        -> Outcome
+    {
+        state.withLock { s in
+            let partition = PartitionID(topic: request.topic, partition: request.partition)
+            var notices: [String] = []
+            if case .staleEpoch(let current) = outcome {
+                fetched.forEach { cf_frame_release($0) }
+                notices.append(ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch, current: current))
+                return queue(conn, endpoint, subscription, frames: [], notices: notices, marker: nil)
+            }
+            guard let partitionState = s.cache.state(of: partition), partitionState.epoch == request.epoch,
+                  let covered = s.cache.coveredFrom(endpoint: endpoint, partition: partition)
+            else {
+                fetched.forEach { cf_frame_release($0) }
+                notices.append(ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch,
+                                                         current: s.cache.epoch(of: endpoint)))
+                return queue(conn, endpoint, subscription, frames: [], notices: notices, marker: nil)
+            }
+            if covered > request.untilOffset {
+                return .fetch(ReplayRequest(
+                    topic: request.topic, partition: request.partition, epoch: request.epoch,
+                    fromOffset: request.untilOffset, untilOffset: covered))
+            }
+            if let lost {
+                notices.append(ClientProtocol.gap(endpoint: endpoint, epoch: request.epoch, fromSeq: lost.lowerBound,
+                                                  toSeq: lost.upperBound, reason: "no longer in the source's log (retention)"))
+            }
+            let cached = s.cache.messages(of: endpoint, after: request.untilOffset - 1)
+            let count = fetched.count + cached.count
+            guard fits(count, fetchedBytes + cached.reduce(0) { $0 + $1.bytes }) else {
+                fetched.forEach { cf_frame_release($0) }
+                return refuseTooLarge(conn, endpoint, subscription, count: count)
+            }
+            return queue(conn, endpoint, subscription, frames: fetched + cached.map { cf_frame_retain($0.frame) },
+                         notices: notices,
+                         marker: ClientProtocol.replayed(endpoint: endpoint, count: count, source: "kafka"))
+        }
+    }
+
+    /// Finishes a subscription whose older part the source cannot read
+    /// (it keeps no history): a gap notice, then the cache, then live.
+    func completeWithoutSource(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest)
+        -> Outcome
+    {
+        state.withLock { s in
+            let cached = s.cache.messages(of: endpoint, after: request.fromOffset - 1)
+            let gap = ClientProtocol.gap(
+                endpoint: endpoint, epoch: request.epoch, fromSeq: request.fromOffset, toSeq: request.untilOffset - 1,
+                reason: "older than this node's cache, and the source keeps no history")
+            guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
+                return refuseTooLarge(conn, endpoint, subscription, count: cached.count)
+            }
+            return queue(conn, endpoint, subscription, frames: cached.map { cf_frame_retain($0.frame) }, notices: [gap],
+                         marker: ClientProtocol.replayed(endpoint: endpoint, count: cached.count, source: "cache"))
+        }
+    }
+
+    /// The cache's size, for logs and tests.
+    func cacheTotals() -> (bytes: Int, messages: Int, endpoints: Int) {
+        state.withLock { ($0.cache.totalBytes, $0.cache.totalMessages, $0.cache.histories.count) }
+    }
+
+    // MARK: Internals (under the lock)
+
+    private func fits(_ count: Int, _ bytes: Int) -> Bool {
+        count <= configuration.maxReplayMessages && bytes <= maxReplayBytes
+    }
+
+    /// Queues notices, replay frames (references handed over), the replay
+    /// marker and the subscription, in that order, if still wanted.
+    private func queue(_ conn: cf_conn_id, _ endpoint: String, _ subscription: UInt64, frames: [OpaquePointer],
+                       notices: [String], marker: String?) -> Outcome
+    {
+        let queued = confirm?(conn, endpoint, subscription) {
+            for notice in notices { fanout.sendText(conn, notice) }
+            for frame in frames { fanout.send(conn, frame: frame) }
+            if let marker { fanout.sendText(conn, marker) }
+            fanout.subscribe(conn, to: endpoint)
+        } ?? false
+        if !queued { frames.forEach { cf_frame_release($0) } }
+        return queued ? .subscribed(replayed: frames.count) : .refused
+    }
+
+    private func refuseTooLarge(_ conn: cf_conn_id, _ endpoint: String, _ subscription: UInt64, count: Int) -> Outcome {
+        fanout.sendText(conn, ClientProtocol.error(
+            .replayTooLarge,
+            "the replay (\(count) messages) exceeds this node's limits (recovery.replay.max_messages, half of websocket.max_output_bytes); subscribe without \"from\" to go on live",
+            endpoint: endpoint, id: nil))
+        return .refused
+    }
+
+    /// Waiters whose partition has caught up, or whose time is up.
+    private func resolveWaiters(_ s: inout State, nowNs: UInt64) -> [(Waiter, Outcome)] {
+        var ready: [(Waiter, Outcome)] = []
+        var keep: [Waiter] = []
+        for w in s.waiters {
+            if let p = s.cache.state(of: w.partition), p.epoch == w.position.epoch, w.position.seq <= p.lastOffset {
+                let outcome = plan(&s, conn: w.conn, endpoint: w.endpoint, topic: w.partition.topic,
+                                   options: SubscribeOptions(resume: w.position), subscription: w.subscription,
+                                   nowNs: nowNs)
+                ready.append((w, outcome))
+            } else if nowNs >= w.deadlineNs {
+                fanout.sendText(w.conn, ClientProtocol.error(
+                    .resumeUnavailable,
+                    "this node has not reached seq \(w.position.seq) of this endpoint within recovery.replay.resume_wait_ms; resume again later or elsewhere",
+                    endpoint: w.endpoint, id: nil))
+                ready.append((w, .refused))
+            } else {
+                keep.append(w)
+            }
+        }
+        s.waiters = keep
+        return ready
+    }
+
+    /// A copy of a delivery frame with the snapshot flag set.
+    static func snapshotCopy(_ frame: OpaquePointer) -> OpaquePointer? {
+        var length = 0
+        guard let bytes = cf_frame_bytes(frame, &length) else { return nil }
+        return DeliveryFrame.withSnapshotFlag(UnsafeRawBufferPointer(start: bytes, count: length))
+    }
+}

@@ -1,0 +1,78 @@
+import CRdKafka
+import Foundation
+import StreamgatePluginAPI
+
+/// Tiered replay: a range of one partition read again from Kafka, for a
+/// client resuming from a position older than the gateway's cache. Each
+/// replay uses a consumer of its own (no group, nothing committed), so it
+/// never disturbs the live consumer; the host bounds how many run at once.
+extension KafkaSource: ReplayableSource {
+    public func replay(_ request: ReplayRequest, timeoutMs: Int, deliver: (SourceRecord) -> Bool) throws(ReplayError)
+        -> ReplayOutcome
+    {
+        let consumer: KafkaConsumer
+        do {
+            consumer = try makeConsumer(extra: ["enable.partition.eof": "true", "fetch.wait.max.ms": "10"])
+        } catch {
+            throw ReplayError("cannot create a Kafka consumer: \(error)")
+        }
+        defer { consumer.destroy() }
+        return try consumer.replay(request, timeoutMs: timeoutMs, deliver: deliver)
+    }
+}
+
+extension KafkaConsumer {
+    /// Reads `request`'s range (blocking, at most `timeoutMs`): checks the
+    /// epoch is still the partition's, starts at the first offset the log
+    /// still holds, and stops at the end of the range or of the log.
+    func replay(_ request: ReplayRequest, timeoutMs: Int, deliver: (SourceRecord) -> Bool) throws(ReplayError)
+        -> ReplayOutcome
+    {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        let current: String
+        do {
+            let count = try partitionCount(of: request.topic)
+            guard request.partition < count else { return .staleEpoch(current: nil) }
+            current = Self.epoch(cluster: try clusterID(), topic: request.topic, partition: request.partition,
+                                 partitionCount: count)
+        } catch {
+            throw ReplayError(error.message)
+        }
+        guard current == request.epoch else { return .staleEpoch(current: current) }
+
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(
+            handle, request.topic, request.partition, &low, &high, Self.metadataTimeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw ReplayError("offsets of \(request.topic)[\(request.partition)]: \(String(cString: rd_kafka_err2str(err)))")
+        }
+        let start = max(request.fromOffset, low)
+        guard start < request.untilOffset else { return .complete(firstAvailableOffset: low) }
+
+        let list = rd_kafka_topic_partition_list_new(1)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, request.topic, request.partition)!.pointee.offset = start
+        let assigned = rd_kafka_assign(handle, list)
+        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw ReplayError("assign: \(String(cString: rd_kafka_err2str(assigned)))")
+        }
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            guard let message = rd_kafka_consumer_poll(handle, 100) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let m = message.pointee
+            if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return .complete(firstAvailableOffset: low) }
+            guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw ReplayError("reading \(request.topic)[\(request.partition)]: \(String(cString: rd_kafka_err2str(m.err)))")
+            }
+            if m.offset >= request.untilOffset { return .complete(firstAvailableOffset: low) }
+            let key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
+            let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
+            let more = deliver(SourceRecord(
+                topic: request.topic, partition: request.partition, offset: m.offset,
+                timestampMs: rd_kafka_message_timestamp(message, nil), epoch: request.epoch, key: key, value: value))
+            if !more || m.offset + 1 >= request.untilOffset { return .complete(firstAvailableOffset: low) }
+        }
+        throw ReplayError("timed out after \(timeoutMs) ms reading \(request.topic)[\(request.partition)] from offset \(start)")
+    }
+}
