@@ -32,6 +32,9 @@ final class KafkaConsumer: @unchecked Sendable {
     func position(topics: [String], fromEarliest: Bool, stop: StopFlag, brokers: String) -> [PartitionKey: AssignedPartition]? {
         guard let assigned = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return nil }
         logger.log(.info, "kafka source consuming \(assigned.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+        if !KafkaTopicID.isAvailable {
+            logger.log(.warning, "this librdkafka cannot describe topic ids (needs >= 2.3): epochs will not tell a deleted and re-created topic apart")
+        }
         return assigned
     }
 
@@ -68,6 +71,8 @@ final class KafkaConsumer: @unchecked Sendable {
         // Metadata first: it makes the request that also caches the cluster id.
         let counts = try topics.map { topic throws(KafkaSourceError) in (topic, try partitionCount(of: topic)) }
         let clusterID = try self.clusterID()
+        var topicIDs: [String: String] = [:]
+        for topic in topics { topicIDs[topic] = try KafkaTopicID.of(topic, handle: handle, timeoutMs: Self.metadataTimeoutMs) }
         let list = rd_kafka_topic_partition_list_new(16)!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         var assigned: [PartitionKey: AssignedPartition] = [:]
@@ -82,7 +87,8 @@ final class KafkaConsumer: @unchecked Sendable {
                 let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
                 entry.pointee.offset = fromEarliest ? low : high
                 assigned[PartitionKey(topic: topic, partition: partition)] = AssignedPartition(
-                    epoch: Self.epoch(cluster: clusterID, topic: topic, partition: partition, partitionCount: count),
+                    epoch: Self.epoch(cluster: clusterID, topic: topic, topicID: topicIDs[topic] ?? "", partition: partition,
+                                      partitionCount: count),
                     startOffset: entry.pointee.offset)
             }
         }
@@ -122,10 +128,11 @@ final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// An epoch names one offset sequence: it changes with the cluster, the
-    /// topic or the partition count, any of which can make an offset ambiguous.
-    static func epoch(cluster: String, topic: String, partition: Int32, partitionCount: Int32) -> String {
+    /// topic (its id changes when it is re-created) or the partition count,
+    /// any of which can make an offset ambiguous.
+    static func epoch(cluster: String, topic: String, topicID: String, partition: Int32, partitionCount: Int32) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64
-        for byte in "\(cluster)|\(topic)|\(partition)|\(partitionCount)".utf8 {
+        for byte in "\(cluster)|\(topic)|\(topicID)|\(partition)|\(partitionCount)".utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }

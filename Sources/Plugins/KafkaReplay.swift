@@ -33,8 +33,9 @@ extension KafkaConsumer {
         do {
             let count = try partitionCount(of: request.topic)
             guard request.partition < count else { return .staleEpoch(current: nil) }
-            current = Self.epoch(cluster: try clusterID(), topic: request.topic, partition: request.partition,
-                                 partitionCount: count)
+            let topicID = try KafkaTopicID.of(request.topic, handle: handle, timeoutMs: Self.metadataTimeoutMs)
+            current = Self.epoch(cluster: try clusterID(), topic: request.topic, topicID: topicID,
+                                 partition: request.partition, partitionCount: count)
         } catch {
             throw ReplayError(error.message)
         }

@@ -102,9 +102,13 @@ def run_async(coro, timeout: float = 60.0):
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:
+    """`overrides` merged into `base`, nested objects key by key; a None
+    value removes the key."""
     out = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
