@@ -15,6 +15,8 @@ final class ClientSessions: @unchecked Sendable {
         /// Each subscribed endpoint, with the token of that subscription (a
         /// replay finishing late checks it is still the same subscription).
         var endpoints: [String: UInt64] = [:]
+        /// Resumes of this connection being read from the source now.
+        var replaying = 0
     }
 
     private let mapper: any EndpointMapper
@@ -31,6 +33,9 @@ final class ClientSessions: @unchecked Sendable {
     /// Rounds of reading from the source before a resume gives up (the cache
     /// may move on while a read runs).
     private static let maxFetchRounds = 4
+    /// Reads from the source one connection may have running at once, so
+    /// one client cannot fill the node's replay queue.
+    static let maxReplaysPerConnection = 2
 
     init(mapper: any EndpointMapper, authorizer: any Authorizer, servedTopics: Set<String>,
          maxSubscriptions: Int = 1000)
@@ -166,14 +171,22 @@ final class ClientSessions: @unchecked Sendable {
                 return
             }
             guard rounds < Self.maxFetchRounds else {
+                endReplay(conn)  // rounds > 0 here: the first round counted this replay
                 fetched.forEach { cf_frame_release($0) }
                 fail(conn, endpoint: endpoint, subscription: subscription,
                      "this node's cache moved on faster than the replay could read; resume again")
                 return
             }
+            if rounds == 0 && !beginReplay(conn) {
+                fail(conn, endpoint: endpoint, subscription: subscription,
+                     "this connection already has \(Self.maxReplaysPerConnection) resumes being read from the source; resume again when they are done")
+                return
+            }
             let held = fetched.map { UInt(bitPattern: $0) }  // Sendable across the replay thread
             let accepted = replayer.fetch(request, endpoint: endpoint) { [self] result in
                 let fetched = held.map { OpaquePointer(bitPattern: $0)! }
+                var done = true
+                defer { if done { endReplay(conn) } }
                 switch result {
                 case .failure(let error):
                     fetched.forEach { cf_frame_release($0) }
@@ -196,14 +209,30 @@ final class ClientSessions: @unchecked Sendable {
                     let next = cached.completeFetch(
                         conn, endpoint: endpoint, subscription: subscription, request: request, outcome: read.outcome,
                         fetched: frames, fetchedBytes: bytes + read.bytes, lost: lost)
+                    if case .fetch = next { done = false }  // the next round carries the count on
                     follow(next, conn: conn, endpoint: endpoint, subscription: subscription, gap: lost,
                            rounds: rounds + 1, fetched: frames, bytes: bytes + read.bytes)
                 }
             }
             if !accepted {
+                endReplay(conn)
                 fetched.forEach { cf_frame_release($0) }
                 fail(conn, endpoint: endpoint, subscription: subscription, "too many replays are waiting on this node; resume again shortly")
             }
+        }
+    }
+
+    private func beginReplay(_ conn: cf_conn_id) -> Bool {
+        sessions.withLock { table in
+            guard let session = table[conn], session.replaying < Self.maxReplaysPerConnection else { return false }
+            table[conn]?.replaying += 1
+            return true
+        }
+    }
+
+    private func endReplay(_ conn: cf_conn_id) {
+        sessions.withLock { table in
+            if let n = table[conn]?.replaying, n > 0 { table[conn]?.replaying = n - 1 }
         }
     }
 

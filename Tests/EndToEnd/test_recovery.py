@@ -447,3 +447,37 @@ def test_a_recreated_topic_has_a_new_epoch_and_old_positions_are_told_stale(gate
     notice = run_async(resume(), 30)
     assert notice["code"] == "stale_epoch" and notice["epoch"] == old.epoch
     assert notice["current_epoch"] == new.epoch
+
+
+def test_one_connection_cannot_run_more_than_two_replays_at_once(gateway_factory, create_topic, producer):
+    topic = create_topic(partitions=1)
+    gw = gateway_factory([topic], {"recovery": {"cache": {"max_messages": 0}}})   # every resume reads Kafka
+    keys = ["a", "b", "c"]
+
+    async def body():
+        client = await WsClient.connect(gw.ws_url, name="greedy")
+        for key in keys:
+            await subscribe(client, f"/{topic}/{key}")
+        await asyncio.to_thread(producer.produce, topic, [(k, f"{k}{i}".encode()) for i in range(5) for k in keys])
+        await client.wait_deliveries(15, 10)
+        first = {d.endpoint: d for d in reversed(client.deliveries)}  # each key's first delivery
+        for key in keys:
+            await client.unsubscribe(f"/{topic}/{key}")
+        for key in keys:                                  # three resumes in one burst
+            d = first[f"/{topic}/{key}"]
+            await client.ws.send(json.dumps({"type": "subscribe", "endpoint": d.endpoint,
+                                             "from": {"epoch": d.epoch, "seq": d.seq}}))
+        outcomes = []
+        while len(outcomes) < 3:
+            text = await client.next_text(15)
+            if text["type"] in ("replayed", "error"):
+                outcomes.append(text)
+        await client.close()
+        return outcomes
+
+    outcomes = run_async(body(), 40)
+    replayed = [o for o in outcomes if o["type"] == "replayed"]
+    refused = [o for o in outcomes if o["type"] == "error"]
+    assert len(replayed) == 2 and all(o["source"] == "kafka" and o["count"] == 4 for o in replayed), outcomes
+    assert len(refused) == 1 and refused[0]["code"] == "replay_failed", outcomes
+    assert "already has 2 resumes" in refused[0]["message"]
