@@ -177,7 +177,7 @@ final class CachedFanout: @unchecked Sendable {
                 topic: partition.topic, partition: partition.partition, epoch: position.epoch,
                 fromOffset: position.seq + 1, untilOffset: covered))
         }
-        let cached = s.cache.messages(of: endpoint, after: position.seq)
+        let cached = s.cache.messages(of: endpoint, in: partition, after: position.seq)
         guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
             return refuseTooLarge(conn, endpoint, subscription, count: cached.count)
         }
@@ -220,7 +220,7 @@ final class CachedFanout: @unchecked Sendable {
                 notices.append(ClientProtocol.gap(endpoint: endpoint, epoch: request.epoch, fromSeq: lost.lowerBound,
                                                   toSeq: lost.upperBound, reason: "no longer in the source's log (retention)"))
             }
-            let cached = s.cache.messages(of: endpoint, after: request.untilOffset - 1)
+            let cached = s.cache.messages(of: endpoint, in: partition, after: request.untilOffset - 1)
             let count = fetched.count + cached.count
             guard fits(count, fetchedBytes + cached.reduce(0) { $0 + $1.bytes }) else {
                 fetched.forEach { cf_frame_release($0) }
@@ -238,7 +238,8 @@ final class CachedFanout: @unchecked Sendable {
         -> Outcome
     {
         state.withLock { s in
-            let cached = s.cache.messages(of: endpoint, after: request.fromOffset - 1)
+            let partition = PartitionID(topic: request.topic, partition: request.partition)
+            let cached = s.cache.messages(of: endpoint, in: partition, after: request.fromOffset - 1)
             let gap = ClientProtocol.gap(
                 endpoint: endpoint, epoch: request.epoch, fromSeq: request.fromOffset, toSeq: request.untilOffset - 1,
                 reason: "older than this node's cache, and the source keeps no history")

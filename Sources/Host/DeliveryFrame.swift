@@ -54,7 +54,8 @@ enum DeliveryFrame {
     /// header included) and the snapshot flag set, or nil.
     static func withSnapshotFlag(_ encoded: UnsafeRawBufferPointer) -> OpaquePointer? {
         var header = cf_ws_header()
-        guard cf_ws_parse_header(encoded.baseAddress!.assumingMemoryBound(to: UInt8.self), encoded.count, &header) == 1,
+        guard let base = encoded.baseAddress, encoded.count > 0,
+              cf_ws_parse_header(base.assumingMemoryBound(to: UInt8.self), encoded.count, &header) == 1,
               header.header_length + Int(header.payload_length) == encoded.count, header.payload_length > 1
         else { return nil }
         let payload = UnsafeRawBufferPointer(rebasing: encoded[header.header_length...])

@@ -181,10 +181,10 @@ final class EndpointCache {
         return max(state.startOffset, state.floor)
     }
 
-    /// The cached messages of `endpoint` with an offset above `offset`,
-    /// oldest first (no references taken).
-    func messages(of endpoint: String, after offset: Int64) -> [CachedMessage] {
-        guard let h = histories[endpoint] else { return [] }
+    /// The cached messages of `endpoint` from partition `id` with an offset
+    /// above `offset`, oldest first (no references taken).
+    func messages(of endpoint: String, in id: PartitionID, after offset: Int64) -> [CachedMessage] {
+        guard let h = histories[endpoint], h.partition == id, h.epoch == partitions[id]?.epoch else { return [] }
         let start = h.messages.partitioningIndex { $0.offset > offset }
         return (start..<h.messages.count).map { h.messages[$0] }
     }
@@ -216,7 +216,8 @@ final class EndpointCache {
     private func drop(_ h: EndpointHistory) {
         if histories[h.endpoint] === h { histories.removeValue(forKey: h.endpoint) }
         if var state = partitions[h.partition], state.epoch == h.epoch {
-            state.floor = max(state.floor, h.evictedThrough + 1)
+            // Everything it still holds is released too.
+            state.floor = max(state.floor, max(h.evictedThrough, h.messages.last?.offset ?? .min) + 1)
             partitions[h.partition] = state
         }
         releaseAll(h)

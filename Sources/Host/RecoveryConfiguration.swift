@@ -38,7 +38,7 @@ struct RecoveryConfiguration: Equatable {
         let cache = try section.section("cache")
         defaults = try Self.limits(cache, defaults: CacheLimits())
         maxTotalBytes = try cache.int("max_total_bytes", default: maxTotalBytes, range: 0...(1 << 40))
-        if let raw = cache.raw("endpoints") {
+        if let raw = cache.raw("endpoints"), raw != .null {
             guard case .array(let items) = raw else {
                 throw ConfigurationError(
                     key: cache.keyPath("endpoints"), value: raw.description,
