@@ -28,6 +28,10 @@ struct RecoveryConfiguration: Equatable {
     var maxReplayMessages = 10_000
     /// How long one replay may take.
     var replayTimeoutMs = 10_000
+    /// Records one replay reads per second at most (all keys of the
+    /// partition count), so a long replay paces itself instead of taking
+    /// the broker and a core for itself.
+    var replayRecordsPerSecond = 200_000
     /// How long a resume waits for this node's consumer to reach the client's
     /// position (it may lag the node the client came from).
     var resumeWaitMs = 5_000
@@ -64,6 +68,8 @@ struct RecoveryConfiguration: Equatable {
         replayConcurrency = try replay.int("max_concurrent", default: replayConcurrency, range: 1...64)
         maxReplayMessages = try replay.int("max_messages", default: maxReplayMessages, range: 1...10_000_000)
         replayTimeoutMs = try replay.int("timeout_ms", default: replayTimeoutMs, range: 100...600_000)
+        replayRecordsPerSecond = try replay.int(
+            "max_records_per_second", default: replayRecordsPerSecond, range: 1...100_000_000)
         resumeWaitMs = try replay.int("resume_wait_ms", default: resumeWaitMs, range: 0...600_000)
         try replay.finish()
         try section.finish()

@@ -87,8 +87,10 @@ final class SourceReplayer: Sendable {
         var truncated = false
         let limit = configuration.maxReplayMessages
         let started = DispatchTime.now().uptimeNanoseconds
+        var pace = ReplayPace(recordsPerSecond: configuration.replayRecordsPerSecond, startNs: started)
         do {
             let outcome = try source.replay(job.request, timeoutMs: configuration.replayTimeoutMs) { record in
+                pace.recordRead()
                 guard let key = record.key, mapper.endpoint(topic: record.topic, key: key) == job.endpoint else {
                     return true
                 }
@@ -112,5 +114,30 @@ final class SourceReplayer: Sendable {
             for address in frames { cf_frame_release(OpaquePointer(bitPattern: address)) }
             return .failure(error)
         }
+    }
+}
+
+/// Keeps one replay at or under its records-per-second budget by sleeping
+/// when it gets ahead (checked every 16 records, so the clock costs little).
+struct ReplayPace {
+    let recordsPerSecond: Int
+    let startNs: UInt64
+    private(set) var read = 0
+
+    init(recordsPerSecond: Int, startNs: UInt64) {
+        self.recordsPerSecond = recordsPerSecond
+        self.startNs = startNs
+    }
+
+    mutating func recordRead() {
+        read += 1
+        guard read % 16 == 0, let wait = delayNs(nowNs: DispatchTime.now().uptimeNanoseconds) else { return }
+        usleep(UInt32(min(wait / 1_000, 1_000_000)))
+    }
+
+    /// How long to wait before reading on, or nil when within budget.
+    func delayNs(nowNs: UInt64) -> UInt64? {
+        let dueNs = startNs + UInt64(Double(read) / Double(recordsPerSecond) * 1e9)
+        return dueNs > nowNs ? dueNs - nowNs : nil
     }
 }

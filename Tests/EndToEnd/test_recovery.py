@@ -481,3 +481,30 @@ def test_one_connection_cannot_run_more_than_two_replays_at_once(gateway_factory
     assert len(replayed) == 2 and all(o["source"] == "kafka" and o["count"] == 4 for o in replayed), outcomes
     assert len(refused) == 1 and refused[0]["code"] == "replay_failed", outcomes
     assert "already has 2 resumes" in refused[0]["message"]
+
+
+def test_a_replay_from_kafka_paces_itself(gateway_factory, create_topic, producer):
+    topic = create_topic(partitions=1)
+    gw = gateway_factory([topic], {"recovery": {"cache": {"max_messages": 0},
+                                                "replay": {"max_records_per_second": 100}}})
+    endpoint = f"/{topic}/watched"
+
+    async def body():
+        client = await WsClient.connect(gw.ws_url, name="paced")
+        await subscribe(client, endpoint)
+        items = [("watched" if i % 4 == 0 else "noise", f"{i}".encode()) for i in range(200)]
+        reports = await asyncio.to_thread(producer.produce, topic, items)
+        await client.wait_deliveries(50, 10)
+        first = client.deliveries[0]
+        await client.unsubscribe(endpoint)
+        started = time.monotonic()
+        await subscribe(client, endpoint, resume=(first.epoch, first.seq))
+        marker = await next_text_of(client, "replayed", 20)
+        elapsed = time.monotonic() - started
+        await client.close()
+        return reports, first, marker, elapsed
+
+    reports, first, marker, elapsed = run_async(body(), 40)
+    assert marker["source"] == "kafka" and marker["count"] == 49, marker
+    read = reports[-1].offset - first.seq          # records of the partition the replay read
+    assert elapsed >= 0.8 * read / 100, f"{read} records at 100/s took {elapsed:.2f}s"

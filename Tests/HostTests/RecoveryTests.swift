@@ -1318,3 +1318,19 @@ extension RecoveryTests {
         }
     }
 }
+
+// MARK: - ReplayPace
+
+extension RecoveryTests {
+    @Suite("Recovery: replay pace")
+    struct ReplayPaceTests {
+        @Test func waitsOnlyWhenAheadOfItsBudget() {
+            var pace = ReplayPace(recordsPerSecond: 1_000, startNs: 1_000_000_000)
+            for _ in 0..<100 { pace.recordRead() }
+            // 100 records at 1,000/s are due 100 ms after the start.
+            #expect(pace.delayNs(nowNs: 1_000_000_000 + 40_000_000) == 60_000_000)
+            #expect(pace.delayNs(nowNs: 1_000_000_000 + 100_000_000) == nil)
+            #expect(pace.delayNs(nowNs: 1_000_000_000 + 250_000_000) == nil)
+        }
+    }
+}
