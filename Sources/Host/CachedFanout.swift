@@ -37,9 +37,10 @@ final class CachedFanout: @unchecked Sendable {
     enum Outcome {
         /// Subscribed; `replayed` messages (cache) were queued before.
         case subscribed(replayed: Int)
-        /// The cache starts after the client's position: read `request` from
-        /// the source, then call `completeFetch`.
-        case fetch(ReplayRequest)
+        /// The cache starts after the client's position (it is complete from
+        /// `coveredFrom`): read the partition from the source from
+        /// `request.fromOffset`, calling `completeFetch` as the read goes.
+        case fetch(ReplayRequest, coveredFrom: Int64)
         /// This node has not consumed up to the client's position yet; the
         /// subscription completes when it has (or fails after a while).
         case waiting
@@ -175,7 +176,7 @@ final class CachedFanout: @unchecked Sendable {
         if position.seq + 1 < covered {
             return .fetch(ReplayRequest(
                 topic: partition.topic, partition: partition.partition, epoch: position.epoch,
-                fromOffset: position.seq + 1, untilOffset: covered))
+                fromOffset: position.seq + 1), coveredFrom: covered)
         }
         let cached = s.cache.messages(of: endpoint, in: partition, after: position.seq)
         guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
@@ -185,63 +186,76 @@ final class CachedFanout: @unchecked Sendable {
                      marker: ClientProtocol.replayed(endpoint: endpoint, count: cached.count, source: "cache"))
     }
 
-    /// Finishes a subscription whose older part was read from the source:
-    /// `fetched` (references handed over) holds the endpoint's records of
-    /// `request`, `outcome` how the read ended, `lost` the positions the
-    /// source no longer had. Returns `.fetch` again when
-    /// the cache moved on during the read and a further range is needed
-    /// (the caller keeps `fetched` and appends).
+    /// How far a read from the source has come, as `completeFetch` sees it.
+    enum FetchProgress {
+        /// The subscription is done with (queued, or refused and told).
+        case finished(Outcome)
+        /// The cache is complete only from this offset: read on to it.
+        case readOn(until: Int64)
+    }
+
+    /// Tries to finish a subscription whose older part is being read from
+    /// the source: `fetched` (references handed over only when finished)
+    /// holds the endpoint's records read so far, everything before
+    /// `position` of the partition has been read, `lost` names the positions
+    /// the source no longer had. Finishes when the cache is complete from
+    /// `position` on: the notices, the fetched records, the cached messages
+    /// after them and the subscription are queued in one go, under the lock,
+    /// so the read joins live traffic with no gap and no duplicate.
     func completeFetch(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest,
-                       outcome: ReplayOutcome, fetched: [OpaquePointer], fetchedBytes: Int, lost: ClosedRange<Int64>?)
-        -> Outcome
+                       position: Int64, fetched: [OpaquePointer], fetchedBytes: Int, lost: ClosedRange<Int64>?)
+        -> FetchProgress
     {
         state.withLock { s in
             let partition = PartitionID(topic: request.topic, partition: request.partition)
-            var notices: [String] = []
-            if case .staleEpoch(let current) = outcome {
-                fetched.forEach { cf_frame_release($0) }
-                notices.append(ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch, current: current))
-                return queue(conn, endpoint, subscription, frames: [], notices: notices, marker: nil)
-            }
             guard let partitionState = s.cache.state(of: partition), partitionState.epoch == request.epoch,
                   let covered = s.cache.coveredFrom(endpoint: endpoint, partition: partition)
             else {
                 fetched.forEach { cf_frame_release($0) }
-                notices.append(ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch,
-                                                         current: s.cache.epoch(of: endpoint)))
-                return queue(conn, endpoint, subscription, frames: [], notices: notices, marker: nil)
+                let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch,
+                                                       current: s.cache.epoch(of: endpoint))
+                return .finished(queue(conn, endpoint, subscription, frames: [], notices: [notice], marker: nil))
             }
-            if covered > request.untilOffset {
-                return .fetch(ReplayRequest(
-                    topic: request.topic, partition: request.partition, epoch: request.epoch,
-                    fromOffset: request.untilOffset, untilOffset: covered))
-            }
+            guard covered <= position else { return .readOn(until: covered) }
+            var notices: [String] = []
             if let lost {
                 notices.append(ClientProtocol.gap(endpoint: endpoint, epoch: request.epoch, fromSeq: lost.lowerBound,
                                                   toSeq: lost.upperBound, reason: "no longer in the source's log (retention)"))
             }
-            let cached = s.cache.messages(of: endpoint, in: partition, after: request.untilOffset - 1)
+            let cached = s.cache.messages(of: endpoint, in: partition, after: position - 1)
             let count = fetched.count + cached.count
             guard fits(count, fetchedBytes + cached.reduce(0) { $0 + $1.bytes }) else {
                 fetched.forEach { cf_frame_release($0) }
-                return refuseTooLarge(conn, endpoint, subscription, count: count)
+                return .finished(refuseTooLarge(conn, endpoint, subscription, count: count))
             }
-            return queue(conn, endpoint, subscription, frames: fetched + cached.map { cf_frame_retain($0.frame) },
-                         notices: notices,
-                         marker: ClientProtocol.replayed(endpoint: endpoint, count: count, source: "kafka"))
+            return .finished(queue(
+                conn, endpoint, subscription, frames: fetched + cached.map { cf_frame_retain($0.frame) },
+                notices: notices, marker: ClientProtocol.replayed(endpoint: endpoint, count: count, source: "kafka")))
+        }
+    }
+
+    /// The source says the position's epoch is gone: a notice, then live.
+    func completeStale(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, epoch: String, current: String?)
+        -> Outcome
+    {
+        state.withLock { _ in
+            queue(conn, endpoint, subscription, frames: [],
+                  notices: [ClientProtocol.staleEpoch(endpoint: endpoint, epoch: epoch, current: current)], marker: nil)
         }
     }
 
     /// Finishes a subscription whose older part the source cannot read
     /// (it keeps no history): a gap notice, then the cache, then live.
-    func completeWithoutSource(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest)
-        -> Outcome
+    func completeWithoutSource(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest,
+                               coveredFrom: Int64) -> Outcome
     {
         state.withLock { s in
             let partition = PartitionID(topic: request.topic, partition: request.partition)
-            let cached = s.cache.messages(of: endpoint, in: partition, after: request.fromOffset - 1)
+            // Coverage may have moved on since the plan: what is not cached now is lost too.
+            let covered = max(coveredFrom, s.cache.coveredFrom(endpoint: endpoint, partition: partition) ?? coveredFrom)
+            let cached = s.cache.messages(of: endpoint, in: partition, after: covered - 1)
             let gap = ClientProtocol.gap(
-                endpoint: endpoint, epoch: request.epoch, fromSeq: request.fromOffset, toSeq: request.untilOffset - 1,
+                endpoint: endpoint, epoch: request.epoch, fromSeq: request.fromOffset, toSeq: covered - 1,
                 reason: "older than this node's cache, and the source keeps no history")
             guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
                 return refuseTooLarge(conn, endpoint, subscription, count: cached.count)

@@ -30,9 +30,6 @@ final class ClientSessions: @unchecked Sendable {
     nonisolated(unsafe) private var fanout: FanoutHandle?
     nonisolated(unsafe) private var cached: CachedFanout?
     nonisolated(unsafe) private var replayer: SourceReplayer?
-    /// Rounds of reading from the source before a resume gives up (the cache
-    /// may move on while a read runs).
-    private static let maxFetchRounds = 4
     /// Reads from the source one connection may have running at once, so
     /// one client cannot fill the node's replay queue.
     static let maxReplaysPerConnection = 2
@@ -61,7 +58,7 @@ final class ClientSessions: @unchecked Sendable {
             } ?? false
         }
         cached.onWaiterReady = { [weak self] conn, endpoint, subscription, outcome in
-            self?.follow(outcome, conn: conn, endpoint: endpoint, subscription: subscription, gap: nil, rounds: 0, fetched: [], bytes: 0)
+            self?.follow(outcome, conn: conn, endpoint: endpoint, subscription: subscription)
         }
     }
 
@@ -148,76 +145,51 @@ final class ClientSessions: @unchecked Sendable {
         }
         let outcome = cached.subscribe(
             conn, endpoint: canonical, topic: address.topic, options: options, subscription: subscription)
-        follow(outcome, conn: conn, endpoint: canonical, subscription: subscription, gap: nil, rounds: 0, fetched: [],
-               bytes: 0)
+        follow(outcome, conn: conn, endpoint: canonical, subscription: subscription)
         return nil
     }
 
     /// Carries a subscription on after the cache's answer: reads from the
     /// source what the cache no longer has, or forgets a refused one.
-    private func follow(_ outcome: CachedFanout.Outcome, conn: cf_conn_id, endpoint: String, subscription: UInt64,
-                        gap: ClosedRange<Int64>?, rounds: Int, fetched: [OpaquePointer], bytes: Int)
-    {
-        guard let cached, let fanout else { return }
+    private func follow(_ outcome: CachedFanout.Outcome, conn: cf_conn_id, endpoint: String, subscription: UInt64) {
+        guard let cached else { return }
         switch outcome {
         case .subscribed, .waiting:
             return
         case .refused:
             forget(conn, endpoint: endpoint, subscription: subscription)
-        case .fetch(let request):
+        case .fetch(let request, let coveredFrom):
             guard let replayer else {
-                follow(cached.completeWithoutSource(conn, endpoint: endpoint, subscription: subscription, request: request),
-                       conn: conn, endpoint: endpoint, subscription: subscription, gap: nil, rounds: 0, fetched: [], bytes: 0)
+                follow(cached.completeWithoutSource(
+                    conn, endpoint: endpoint, subscription: subscription, request: request, coveredFrom: coveredFrom),
+                    conn: conn, endpoint: endpoint, subscription: subscription)
                 return
             }
-            guard rounds < Self.maxFetchRounds else {
-                endReplay(conn)  // rounds > 0 here: the first round counted this replay
-                fetched.forEach { cf_frame_release($0) }
-                fail(conn, endpoint: endpoint, subscription: subscription,
-                     "this node's cache moved on faster than the replay could read; resume again")
-                return
-            }
-            if rounds == 0 && !beginReplay(conn) {
-                fail(conn, endpoint: endpoint, subscription: subscription,
+            guard beginReplay(conn) else {
+                fail(conn, endpoint: endpoint, subscription: subscription, .replayFailed,
                      "this connection already has \(Self.maxReplaysPerConnection) resumes being read from the source; resume again when they are done")
                 return
             }
-            let held = fetched.map { UInt(bitPattern: $0) }  // Sendable across the replay thread
-            let accepted = replayer.fetch(request, endpoint: endpoint) { [self] result in
-                let fetched = held.map { OpaquePointer(bitPattern: $0)! }
-                var done = true
-                defer { if done { endReplay(conn) } }
-                switch result {
-                case .failure(let error):
-                    fetched.forEach { cf_frame_release($0) }
-                    fail(conn, endpoint: endpoint, subscription: subscription, "cannot read the missed messages from the source: \(error.reason)")
-                case .success(let read):
-                    let frames = fetched + read.frames.map { OpaquePointer(bitPattern: $0)! }
-                    if read.truncated {
-                        frames.forEach { cf_frame_release($0) }
-                        fanout.sendText(conn, ClientProtocol.error(
-                            .replayTooLarge,
-                            "more than recovery.replay.max_messages messages were missed; subscribe without \"from\" to go on live",
-                            endpoint: endpoint, id: nil))
-                        forget(conn, endpoint: endpoint, subscription: subscription)
-                        return
-                    }
-                    var lost = gap
-                    if rounds == 0, case .complete(let first) = read.outcome, first > request.fromOffset {
-                        lost = request.fromOffset...(first - 1)
-                    }
-                    let next = cached.completeFetch(
-                        conn, endpoint: endpoint, subscription: subscription, request: request, outcome: read.outcome,
-                        fetched: frames, fetchedBytes: bytes + read.bytes, lost: lost)
-                    if case .fetch = next { done = false }  // the next round carries the count on
-                    follow(next, conn: conn, endpoint: endpoint, subscription: subscription, gap: lost,
-                           rounds: rounds + 1, fetched: frames, bytes: bytes + read.bytes)
-                }
-            }
-            if !accepted {
+            let job = SourceReplayer.Job(
+                request: request, endpoint: endpoint, coveredFrom: coveredFrom,
+                attempt: { position, frames, bytes, lost in
+                    let progress = cached.completeFetch(
+                        conn, endpoint: endpoint, subscription: subscription, request: request, position: position,
+                        fetched: frames.map { OpaquePointer(bitPattern: $0)! }, fetchedBytes: bytes, lost: lost)
+                    if case .finished(.refused) = progress { self.forget(conn, endpoint: endpoint, subscription: subscription) }
+                    return progress
+                },
+                stale: { current in
+                    let outcome = cached.completeStale(
+                        conn, endpoint: endpoint, subscription: subscription, epoch: request.epoch, current: current)
+                    if case .refused = outcome { self.forget(conn, endpoint: endpoint, subscription: subscription) }
+                },
+                failed: { code, reason in self.fail(conn, endpoint: endpoint, subscription: subscription, code, reason) },
+                done: { self.endReplay(conn) })
+            if !replayer.fetch(job) {
                 endReplay(conn)
-                fetched.forEach { cf_frame_release($0) }
-                fail(conn, endpoint: endpoint, subscription: subscription, "too many replays are waiting on this node; resume again shortly")
+                fail(conn, endpoint: endpoint, subscription: subscription, .replayFailed,
+                     "too many replays are waiting on this node; resume again shortly")
             }
         }
     }
@@ -236,9 +208,16 @@ final class ClientSessions: @unchecked Sendable {
         }
     }
 
-    private func fail(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, _ message: String) {
-        fanout?.sendText(conn, ClientProtocol.error(.replayFailed, message, endpoint: endpoint, id: nil))
-        forget(conn, endpoint: endpoint, subscription: subscription)
+    /// Tells the client a subscription did not come to be, if it is still
+    /// that subscription (an unsubscribe meanwhile already answered it).
+    private func fail(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, _ code: ClientProtocol.ErrorCode,
+                      _ message: String)
+    {
+        sessions.withLock { table in
+            guard table[conn]?.endpoints[endpoint] == subscription else { return }
+            table[conn]?.endpoints.removeValue(forKey: endpoint)
+            fanout?.sendText(conn, ClientProtocol.error(code, message, endpoint: endpoint, id: nil))
+        }
     }
 
     /// Drops a subscription that did not come to be (if it is still that one).

@@ -4,28 +4,29 @@ import Logging
 import StreamgatePluginAPI
 import Synchronization
 
-/// Reads past ranges of a partition from the source for resuming clients
-/// (tiered replay), on a few threads of its own: at most
-/// `recovery.replay.max_concurrent` replays run at once and each delivers at
-/// most `recovery.replay.max_messages`, so one client cannot starve the
-/// others or make the node buffer a whole log. Waiting jobs are bounded too.
+/// Reads a partition again from the source for resuming clients (tiered
+/// replay), on a few threads of its own: at most
+/// `recovery.replay.max_concurrent` reads run at once, each keeps at most
+/// `recovery.replay.max_messages` and paces itself, so one client cannot
+/// starve the others or make the node buffer a whole log. Waiting reads are
+/// bounded too.
 final class SourceReplayer: Sendable {
-    /// What one read produced: the endpoint's records, framed.
-    struct Fetched: Sendable {
-        /// References handed over to the receiver (addresses of `cf_frame`s).
-        let frames: [UInt]
-        let bytes: Int
-        let outcome: ReplayOutcome
-        /// More than `max_messages` matched: the read stopped early.
-        let truncated: Bool
-    }
-
-    typealias Completion = @Sendable (Result<Fetched, ReplayError>) -> Void
-
-    private struct Job: Sendable {
+    /// One resume to read for: what to read, and how it ends.
+    struct Job: Sendable {
         let request: ReplayRequest
         let endpoint: String
-        let completion: Completion
+        /// The cache was complete from here when the resume was planned.
+        let coveredFrom: Int64
+        /// Tries to finish the subscription with what was read so far (see
+        /// `CachedFanout.completeFetch`); frames are handed over as addresses.
+        let attempt: @Sendable (_ position: Int64, _ frames: [UInt], _ bytes: Int, _ lost: ClosedRange<Int64>?)
+            -> CachedFanout.FetchProgress
+        /// The source says the position's epoch is gone.
+        let stale: @Sendable (_ current: String?) -> Void
+        /// The read ended without finishing the subscription (reason for the client).
+        let failed: @Sendable (_ code: ClientProtocol.ErrorCode, _ reason: String) -> Void
+        /// Always called last, once.
+        let done: @Sendable () -> Void
     }
 
     static let maxWaitingJobs = 1_000
@@ -50,12 +51,11 @@ final class SourceReplayer: Sendable {
         }
     }
 
-    /// Queues a read of `request`, keeping the records of `endpoint`; false
-    /// when too many reads are waiting already.
-    func fetch(_ request: ReplayRequest, endpoint: String, completion: @escaping Completion) -> Bool {
+    /// Queues a read; false when too many are waiting already.
+    func fetch(_ job: Job) -> Bool {
         let accepted = jobs.withLock { queue -> Bool in
             guard queue.count < Self.maxWaitingJobs, !stopped.load(ordering: .relaxed) else { return false }
-            queue.append(Job(request: request, endpoint: endpoint, completion: completion))
+            queue.append(job)
             return true
         }
         if accepted { available.signal() }
@@ -73,47 +73,116 @@ final class SourceReplayer: Sendable {
             available.wait()
             if stopped.load(ordering: .relaxed) {
                 let left = jobs.withLock { q -> [Job] in defer { q.removeAll() }; return q }
-                for job in left { job.completion(.failure(ReplayError("the gateway is shutting down"))) }
+                for job in left {
+                    job.failed(.replayFailed, "the gateway is shutting down")
+                    job.done()
+                }
                 return
             }
             guard let job = jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
-            job.completion(run(job))
+            run(job)
+            job.done()
         }
     }
 
-    private func run(_ job: Job) -> Result<Fetched, ReplayError> {
-        var frames: [UInt] = []
-        var bytes = 0
-        var truncated = false
-        let limit = configuration.maxReplayMessages
+    private func run(_ job: Job) {
         let started = DispatchTime.now().uptimeNanoseconds
-        var pace = ReplayPace(recordsPerSecond: configuration.replayRecordsPerSecond, startNs: started)
+        let reader = ReplayCollector(job: job, mapper: mapper, maxMessages: configuration.maxReplayMessages,
+                                     pace: ReplayPace(recordsPerSecond: configuration.replayRecordsPerSecond, startNs: started))
         do {
-            let outcome = try source.replay(job.request, timeoutMs: configuration.replayTimeoutMs) { record in
-                pace.recordRead()
-                guard let key = record.key, mapper.endpoint(topic: record.topic, key: key) == job.endpoint else {
-                    return true
-                }
-                guard frames.count < limit else {
-                    truncated = true
-                    return false
-                }
-                guard let frame = DeliveryFrame.make(
-                    endpoint: job.endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
-                    payload: record.value)
-                else { return false }
+            switch try source.replay(job.request, timeoutMs: configuration.replayTimeoutMs, reader: reader) {
+            case .staleEpoch(let current):
+                reader.releaseAll()
+                job.stale(current)
+            case .stopped:
+                reader.finishStopped()
+            }
+        } catch {
+            reader.releaseAll()
+            job.failed(.replayFailed, "cannot read the missed messages from the source: \(error.reason)")
+        }
+        logger.debug("replay of \(job.endpoint) from \(job.request.topic)[\(job.request.partition)]@\(job.request.fromOffset): \(reader.summary) in \((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) ms")
+    }
+}
+
+/// Collects what a replay reads for one endpoint and finishes the
+/// subscription as soon as the read reaches what the cache covers. Used by
+/// one replay thread.
+final class ReplayCollector: ReplayReader {
+    private let job: SourceReplayer.Job
+    private let mapper: any EndpointMapper
+    private let maxMessages: Int
+    private var pace: ReplayPace
+    private var frames: [UInt] = []
+    private var bytes = 0
+    private var lost: ClosedRange<Int64>?
+    /// Where the cache was complete from at the last look.
+    private var target: Int64
+    private var finished = false
+    private var tooLarge = false
+
+    init(job: SourceReplayer.Job, mapper: any EndpointMapper, maxMessages: Int, pace: ReplayPace) {
+        self.job = job
+        self.mapper = mapper
+        self.maxMessages = maxMessages
+        self.pace = pace
+        target = job.coveredFrom
+    }
+
+    var summary: String { finished ? "finished with \(frames.count) records" : tooLarge ? "too large" : "not finished" }
+
+    func logStarts(at offset: Int64) {
+        if offset > job.request.fromOffset { lost = job.request.fromOffset...(offset - 1) }
+    }
+
+    func read(_ record: SourceRecord) -> Bool {
+        pace.recordRead()
+        if let key = record.key, mapper.endpoint(topic: record.topic, key: key) == job.endpoint {
+            guard frames.count < maxMessages else {
+                tooLarge = true
+                return false
+            }
+            if let frame = DeliveryFrame.make(
+                endpoint: job.endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
+                payload: record.value)
+            {
                 var length = 0
                 _ = cf_frame_bytes(frame, &length)
                 frames.append(UInt(bitPattern: frame))
                 bytes += length + EndpointCache.entryOverhead
-                return true
             }
-            logger.debug("replayed \(frames.count) records of \(job.endpoint) from \(job.request.topic)[\(job.request.partition)] \(job.request.fromOffset)..<\(job.request.untilOffset) in \((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) ms")
-            return .success(Fetched(frames: frames, bytes: bytes, outcome: outcome, truncated: truncated))
-        } catch {
-            for address in frames { cf_frame_release(OpaquePointer(bitPattern: address)) }
-            return .failure(error)
         }
+        return record.offset + 1 >= target ? attempt(position: record.offset + 1) : true
+    }
+
+    func caughtUp(nextOffset: Int64) -> Bool { attempt(position: nextOffset) }
+
+    /// True to read on.
+    private func attempt(position: Int64) -> Bool {
+        switch job.attempt(position, frames, bytes, lost) {
+        case .finished:
+            finished = true
+            frames = []  // handed over
+            return false
+        case .readOn(let until):
+            target = until
+            return true
+        }
+    }
+
+    /// The read stopped: finished, or stopped for being too large.
+    func finishStopped() {
+        guard !finished else { return }
+        releaseAll()
+        job.failed(
+            .replayTooLarge,
+            tooLarge ? "more than recovery.replay.max_messages messages were missed; subscribe without \"from\" to go on live"
+                : "the read from the source stopped before it caught up")
+    }
+
+    func releaseAll() {
+        for address in frames { cf_frame_release(OpaquePointer(bitPattern: address)) }
+        frames = []
     }
 }
 

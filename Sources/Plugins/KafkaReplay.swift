@@ -7,7 +7,7 @@ import StreamgatePluginAPI
 /// replay uses a consumer of its own (no group, nothing committed), so it
 /// never disturbs the live consumer; the host bounds how many run at once.
 extension KafkaSource: ReplayableSource {
-    public func replay(_ request: ReplayRequest, timeoutMs: Int, deliver: (SourceRecord) -> Bool) throws(ReplayError)
+    public func replay(_ request: ReplayRequest, timeoutMs: Int, reader: any ReplayReader) throws(ReplayError)
         -> ReplayOutcome
     {
         let consumer: KafkaConsumer
@@ -17,15 +17,16 @@ extension KafkaSource: ReplayableSource {
             throw ReplayError("cannot create a Kafka consumer: \(error)")
         }
         defer { consumer.destroy() }
-        return try consumer.replay(request, timeoutMs: timeoutMs, deliver: deliver)
+        return try consumer.replay(request, timeoutMs: timeoutMs, reader: reader)
     }
 }
 
 extension KafkaConsumer {
-    /// Reads `request`'s range (blocking, at most `timeoutMs`): checks the
-    /// epoch is still the partition's, starts at the first offset the log
-    /// still holds, and stops at the end of the range or of the log.
-    func replay(_ request: ReplayRequest, timeoutMs: Int, deliver: (SourceRecord) -> Bool) throws(ReplayError)
+    /// Reads `request`'s partition (blocking, at most `timeoutMs`): checks
+    /// the epoch is still the partition's, starts at the first offset the
+    /// log still holds, and reads on — through the end of the log, where it
+    /// tells the reader it caught up — until the reader stops it.
+    func replay(_ request: ReplayRequest, timeoutMs: Int, reader: any ReplayReader) throws(ReplayError)
         -> ReplayOutcome
     {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
@@ -48,9 +49,8 @@ extension KafkaConsumer {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw ReplayError("offsets of \(request.topic)[\(request.partition)]: \(String(cString: rd_kafka_err2str(err)))")
         }
+        reader.logStarts(at: low)
         let start = max(request.fromOffset, low)
-        guard start < request.untilOffset else { return .complete(firstAvailableOffset: low) }
-
         let list = rd_kafka_topic_partition_list_new(1)!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         rd_kafka_topic_partition_list_add(list, request.topic, request.partition)!.pointee.offset = start
@@ -62,17 +62,19 @@ extension KafkaConsumer {
             guard let message = rd_kafka_consumer_poll(handle, 100) else { continue }
             defer { rd_kafka_message_destroy(message) }
             let m = message.pointee
-            if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return .complete(firstAvailableOffset: low) }
+            if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                if !reader.caughtUp(nextOffset: m.offset) { return .stopped }
+                continue
+            }
             guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw ReplayError("reading \(request.topic)[\(request.partition)]: \(String(cString: rd_kafka_err2str(m.err)))")
             }
-            if m.offset >= request.untilOffset { return .complete(firstAvailableOffset: low) }
             let key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
             let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
-            let more = deliver(SourceRecord(
+            let more = reader.read(SourceRecord(
                 topic: request.topic, partition: request.partition, offset: m.offset,
                 timestampMs: rd_kafka_message_timestamp(message, nil), epoch: request.epoch, key: key, value: value))
-            if !more || m.offset + 1 >= request.untilOffset { return .complete(firstAvailableOffset: low) }
+            if !more { return .stopped }
         }
         throw ReplayError("timed out after \(timeoutMs) ms reading \(request.topic)[\(request.partition)] from offset \(start)")
     }

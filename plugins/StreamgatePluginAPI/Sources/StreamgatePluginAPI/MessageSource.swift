@@ -103,8 +103,8 @@ public protocol SignallingSource: MessageSource {
     func finishSignalling()
 }
 
-/// A range of one partition the host wants read again (a client resumes from
-/// a position older than the cache).
+/// A partition the host wants read again from an offset (a client resumes
+/// from a position older than the cache).
 public struct ReplayRequest: Sendable, Equatable {
     public let topic: String
     public let partition: Int32
@@ -113,24 +113,32 @@ public struct ReplayRequest: Sendable, Equatable {
     public let epoch: String
     /// First offset wanted (inclusive).
     public let fromOffset: Int64
-    /// Offset to stop before (exclusive): from here on the host's cache covers.
-    public let untilOffset: Int64
 
-    public init(topic: String, partition: Int32, epoch: String, fromOffset: Int64, untilOffset: Int64) {
+    public init(topic: String, partition: Int32, epoch: String, fromOffset: Int64) {
         self.topic = topic
         self.partition = partition
         self.epoch = epoch
         self.fromOffset = fromOffset
-        self.untilOffset = untilOffset
     }
+}
+
+/// The host's side of a replay: it decides when the read has caught up
+/// with what its cache covers, and stops it then.
+public protocol ReplayReader {
+    /// The log's first offset; records before it are gone (retention).
+    /// Called once, before any record.
+    func logStarts(at offset: Int64)
+    /// One record, in offset order; false stops the read.
+    func read(_ record: SourceRecord) -> Bool
+    /// Every record before `nextOffset` has been read and the log holds no
+    /// more for now; false stops the read (else the source keeps polling).
+    func caughtUp(nextOffset: Int64) -> Bool
 }
 
 /// How a replay ended.
 public enum ReplayOutcome: Sendable, Equatable {
-    /// Every record of the range the log still holds was delivered.
-    /// `firstAvailableOffset` > `fromOffset` means the log no longer holds
-    /// the offsets before it (retention): those records are lost.
-    case complete(firstAvailableOffset: Int64)
+    /// The reader stopped the read.
+    case stopped
     /// The partition's epoch is no longer the request's (topic re-created,
     /// partition count changed, another cluster).
     case staleEpoch(current: String?)
@@ -145,12 +153,10 @@ public struct ReplayError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { reason }
 }
 
-/// A source that can read a past range of a partition again (Kafka can;
+/// A source that can read a partition again from a past offset (Kafka can;
 /// a generator cannot). The host calls `replay` on a thread of its own with
-/// bounded concurrency; it may block, but must give up after `timeoutMs`.
+/// bounded concurrency; it may block, but must throw once `timeoutMs` passed
+/// without the reader stopping it.
 public protocol ReplayableSource: MessageSource {
-    /// Delivers the records of the range in offset order to `deliver`, which
-    /// returns false to stop early.
-    func replay(_ request: ReplayRequest, timeoutMs: Int, deliver: (SourceRecord) -> Bool) throws(ReplayError)
-        -> ReplayOutcome
+    func replay(_ request: ReplayRequest, timeoutMs: Int, reader: any ReplayReader) throws(ReplayError) -> ReplayOutcome
 }
