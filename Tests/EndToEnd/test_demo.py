@@ -99,6 +99,8 @@ def test_demo_serves_live_scores_to_a_browser_and_stops_cleanly(tmp_path, print_
                     rows: [...document.querySelectorAll('#rows tr td:nth-child(2)')].map(td => td.textContent)})"""))
             except OSError:
                 continue  # DevTools not listening yet
+            if not state:
+                continue  # the page is still loading (the expression threw)
             status, count, rows = state["status"], state["count"], state["rows"]
         assert status == "open" and count >= 3, (status, count)
         assert set(rows) <= {"/scores/live/football", "/scores/live/tennis", "/scores/live/basketball",
