@@ -10,6 +10,8 @@ enum ClientProtocol {
     enum Request: Equatable {
         case subscribe(endpoint: String, id: JSONValue?, options: SubscribeOptions = SubscribeOptions())
         case unsubscribe(endpoint: String, id: JSONValue?)
+        /// New credentials for this connection (a token refresh).
+        case auth(token: String, id: JSONValue?)
     }
 
     /// Error codes of error frames; stable strings clients can switch on.
@@ -24,6 +26,9 @@ enum ClientProtocol {
         case replayTooLarge = "replay_too_large"
         case replayFailed = "replay_failed"
         case resumeUnavailable = "resume_unavailable"
+        case unauthorized = "unauthorized"
+        case tokenExpired = "token_expired"
+        case tooManyRequests = "too_many_requests"
     }
 
     struct RequestError: Error, Equatable {
@@ -53,6 +58,11 @@ enum ClientProtocol {
             throw RequestError(code: .badRequest, message: "a request needs a \"type\" string", id: id)
         }
         switch type {
+        case "auth":
+            guard case .string(let token)? = fields["token"], !token.isEmpty else {
+                throw RequestError(code: .badRequest, message: "auth needs a non-empty \"token\" string", id: id)
+            }
+            return .auth(token: token, id: id)
         case "subscribe", "unsubscribe":
             guard case .string(let endpoint)? = fields["endpoint"] else {
                 throw RequestError(code: .badRequest, message: "\(type) needs an \"endpoint\" string", id: id)
@@ -61,7 +71,7 @@ enum ClientProtocol {
             return .subscribe(endpoint: endpoint, id: id, options: try subscribeOptions(fields, id: id))
         default:
             throw RequestError(
-                code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe or unsubscribe",
+                code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe, unsubscribe or auth",
                 id: id)
         }
     }
@@ -94,8 +104,25 @@ enum ClientProtocol {
 
     // MARK: Replies
 
-    static func welcome() -> String {
-        #"{"type":"welcome","protocol":"\#(name)"}"#
+    /// Sent once the connection's credentials were checked: who it is, and
+    /// until when (seconds since the Unix epoch; null: no expiry).
+    static func welcome(identity: Identity) -> String {
+        reply(type: "welcome", fields: [("protocol", jsonString(name))] + identityFields(identity), id: nil)
+    }
+
+    /// The answer to an `auth` request that was accepted.
+    static func authenticated(identity: Identity, id: JSONValue?) -> String {
+        reply(type: "authenticated", fields: identityFields(identity), id: id)
+    }
+
+    /// A subscription the connection's new rights no longer allow was ended.
+    static func revoked(endpoint: String, reason: String) -> String {
+        reply(type: "unsubscribed", fields: [("endpoint", jsonString(endpoint)), ("reason", jsonString(reason))], id: nil)
+    }
+
+    private static func identityFields(_ identity: Identity) -> [(String, String)] {
+        [("subject", jsonString(identity.subject)),
+         ("expires_at", identity.expiresAt.map { String(Int64($0)) } ?? "null")]
     }
 
     static func subscribed(endpoint: String, id: JSONValue?) -> String {

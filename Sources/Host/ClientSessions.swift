@@ -1,3 +1,4 @@
+import Foundation
 import CFanout
 import StreamgatePluginAPI
 import Synchronization
@@ -6,12 +7,20 @@ import Synchronization
 /// what its subscribe / unsubscribe requests become.
 ///
 /// Called on the C loop threads (one connection is always served by the same
-/// loop). Every request is validated by the mapping plugin, checked against
-/// the topics the source serves, and authorized before the loop subscribes
-/// the connection; a refusal is an error frame and the connection stays open.
+/// loop). A connection is first authenticated by the authorizer chain (its
+/// requests wait, in order, until then; `welcome` says it is done). Every
+/// request is then validated by the mapping plugin, checked against the
+/// topics the source serves, and checked against the connection's rights
+/// before the loop subscribes it; a refusal is an error frame and the
+/// connection stays open.
 final class ClientSessions: @unchecked Sendable {
     private struct Session {
         let info: ConnectionInfo
+        /// Who the connection is; nil until the first authentication ends.
+        var identity: Identity?
+        /// Requests that arrived before the identity, in order (nil once
+        /// they have all been handled).
+        var waiting: [[UInt8]]? = []
         /// Each subscribed endpoint, with the token of that subscription (a
         /// replay finishing late checks it is still the same subscription).
         var endpoints: [String: UInt64] = [:]
@@ -19,8 +28,11 @@ final class ClientSessions: @unchecked Sendable {
         var replaying = 0
     }
 
+    /// Requests a connection may send before its authentication ends.
+    static let maxWaitingRequests = 64
+
     private let mapper: any EndpointMapper
-    private let authorizer: any Authorizer
+    private let authorizers: AuthorizerChain
     private let servedTopics: Set<String>
     private let maxSubscriptions: Int
     private let sessions = Mutex<[cf_conn_id: Session]>([:])
@@ -34,11 +46,11 @@ final class ClientSessions: @unchecked Sendable {
     /// one client cannot fill the node's replay queue.
     static let maxReplaysPerConnection = 2
 
-    init(mapper: any EndpointMapper, authorizer: any Authorizer, servedTopics: Set<String>,
+    init(mapper: any EndpointMapper, authorizers: AuthorizerChain, servedTopics: Set<String>,
          maxSubscriptions: Int = 1000)
     {
         self.mapper = mapper
-        self.authorizer = authorizer
+        self.authorizers = authorizers
         self.servedTopics = servedTopics
         self.maxSubscriptions = maxSubscriptions
     }
@@ -64,11 +76,79 @@ final class ClientSessions: @unchecked Sendable {
 
     func opened(_ conn: cf_conn_id, info: ConnectionInfo) {
         sessions.withLock { $0[conn] = Session(info: info) }
-        fanout?.sendText(conn, ClientProtocol.welcome())
+        let credentials = Credentials(token: AuthorizerChain.token(of: info), connection: info)
+        Task { [self] in
+            authenticated(conn, await authorizers.authenticate(credentials))
+        }
     }
 
     func closed(_ conn: cf_conn_id, code: UInt16) {
         _ = sessions.withLock { $0.removeValue(forKey: conn) }
+    }
+
+    /// The first authentication ended: welcome the client and handle what
+    /// it sent meanwhile, or refuse it.
+    private func authenticated(_ conn: cf_conn_id, _ result: AuthenticationResult) {
+        guard let fanout else { return }
+        switch result {
+        case .identified(let identity):
+            let open = sessions.withLock { table -> Bool in
+                guard table[conn] != nil else { return false }
+                table[conn]?.identity = identity
+                return true
+            }
+            guard open else { return }
+            fanout.sendText(conn, ClientProtocol.welcome(identity: identity))
+            // Handle the waiting requests in order; new ones keep queueing
+            // behind them until the queue is empty.
+            while let next = sessions.withLock({ table -> [UInt8]?? in
+                guard var session = table[conn], var waiting = session.waiting else { return nil }
+                guard !waiting.isEmpty else {
+                    session.waiting = nil
+                    table[conn] = session
+                    return .some(nil)
+                }
+                let first = waiting.removeFirst()
+                session.waiting = waiting
+                table[conn] = session
+                return .some(first)
+            }), let request = next {
+                request.withUnsafeBytes { handle(conn, bytes: $0, fanout: fanout) }
+            }
+        case .denied(let reason):
+            refuse(conn, reason: reason, fanout: fanout)
+        case .abstain:
+            refuse(conn, reason: "no authorizer accepts these credentials", fanout: fanout)
+        }
+    }
+
+    /// An in-band `auth` ended: the new identity replaces the old one, and
+    /// subscriptions its rights no longer allow end. A refused token leaves
+    /// the connection as it was.
+    private func reauthenticated(_ conn: cf_conn_id, _ result: AuthenticationResult, id: JSONValue?) {
+        guard let fanout else { return }
+        guard case .identified(let identity) = result else {
+            let reason = if case .denied(let why) = result { why } else { "no authorizer accepts this token" }
+            fanout.sendText(conn, ClientProtocol.error(.unauthorized, reason, id: id))
+            return
+        }
+        sessions.withLock { table in
+            guard var session = table[conn] else { return }
+            session.identity = identity
+            fanout.sendText(conn, ClientProtocol.authenticated(identity: identity, id: id))
+            for endpoint in session.endpoints.keys.sorted() where !identity.rights.allows(.subscribe, endpoint) {
+                session.endpoints.removeValue(forKey: endpoint)
+                fanout.unsubscribe(conn, from: endpoint)
+                fanout.sendText(conn, ClientProtocol.revoked(
+                    endpoint: endpoint, reason: "the new token's rights do not include subscribe on \(endpoint)"))
+            }
+            table[conn] = session
+        }
+    }
+
+    private func refuse(_ conn: cf_conn_id, reason: String, fanout: FanoutHandle) {
+        fanout.sendText(conn, ClientProtocol.error(.unauthorized, reason, id: nil))
+        fanout.close(conn, code: UInt16(CF_CLOSE_POLICY_VIOLATION), reason: "unauthorized")
     }
 
     func received(_ conn: cf_conn_id, isText: Bool, bytes: UnsafeRawBufferPointer) {
@@ -78,6 +158,27 @@ final class ClientSessions: @unchecked Sendable {
                 .unsupported, "binary messages are not part of protocol v1; send JSON text requests", id: nil))
             return
         }
+        // Before the identity is known, requests wait (in order, bounded).
+        let waited = sessions.withLock { table -> Bool? in
+            guard var session = table[conn], var waiting = session.waiting else { return false }
+            guard waiting.count < Self.maxWaitingRequests else { return nil }
+            waiting.append([UInt8](bytes))
+            session.waiting = waiting
+            table[conn] = session
+            return true
+        }
+        switch waited {
+        case true?: return
+        case nil:
+            fanout.sendText(conn, ClientProtocol.error(
+                .tooManyRequests, "more than \(Self.maxWaitingRequests) requests before authentication ended", id: nil))
+            fanout.close(conn, code: UInt16(CF_CLOSE_POLICY_VIOLATION), reason: "too many requests")
+        case false?:
+            handle(conn, bytes: bytes, fanout: fanout)
+        }
+    }
+
+    private func handle(_ conn: cf_conn_id, bytes: UnsafeRawBufferPointer, fanout: FanoutHandle) {
         do {
             switch try ClientProtocol.parse(bytes) {
             case .subscribe(let endpoint, let id, let options):
@@ -86,6 +187,12 @@ final class ClientSessions: @unchecked Sendable {
                 }
             case .unsubscribe(let endpoint, let id):
                 fanout.sendText(conn, unsubscribe(conn, endpoint: endpoint, id: id, fanout: fanout))
+            case .auth(let token, let id):
+                guard let info = sessions.withLock({ $0[conn]?.info }) else { return }
+                let credentials = Credentials(token: token, connection: info)
+                Task { [self] in
+                    reauthenticated(conn, await authorizers.authenticate(credentials), id: id)
+                }
             }
         } catch {
             fanout.sendText(conn, ClientProtocol.error(error.code, error.message, id: error.id))
@@ -114,14 +221,9 @@ final class ClientSessions: @unchecked Sendable {
         else {
             return ClientProtocol.error(.invalidEndpoint, "endpoint maps to no deliverable key", endpoint: endpoint, id: id)
         }
-        guard let info = sessions.withLock({ $0[conn]?.info }) else { return nil }
-        switch authorizer.authorize(AuthorizationRequest(action: .subscribe, endpoint: canonical, connection: info)) {
-        case .allow:
-            break
-        case .deny(let reason):
-            return ClientProtocol.error(.forbidden, "not allowed to subscribe: \(reason)", endpoint: endpoint, id: id)
-        case .abstain:
-            return ClientProtocol.error(.forbidden, "not allowed to subscribe: no authorizer allowed it", endpoint: endpoint, id: id)
+        guard let identity = sessions.withLock({ $0[conn]?.identity }) else { return nil }
+        if let refusal = Self.refusal(of: .subscribe, to: canonical, by: identity) {
+            return ClientProtocol.error(refusal.code, refusal.message, endpoint: endpoint, id: id)
         }
         let subscription = nextSubscription.add(1, ordering: .relaxed).newValue
         let added = sessions.withLock { table -> Bool? in
@@ -192,6 +294,22 @@ final class ClientSessions: @unchecked Sendable {
                      "too many replays are waiting on this node; resume again shortly")
             }
         }
+    }
+
+    /// Why `identity` may not act on `endpoint` now, or nil when it may.
+    static func refusal(of action: EndpointAction, to endpoint: String, by identity: Identity, now: Double = Date().timeIntervalSince1970)
+        -> (code: ClientProtocol.ErrorCode, message: String)?
+    {
+        if let expiry = identity.expiresAt, expiry <= now {
+            return (.tokenExpired, "the token of '\(identity.subject)' expired; send a new one with {\"type\": \"auth\", \"token\": ...}")
+        }
+        guard identity.rights.allows(action, endpoint) else {
+            let reason = identity.subject == "anonymous" && identity.rights == .none
+                ? "no credentials were presented (Authorization: Bearer, ?access_token= or an auth request)"
+                : "the rights of '\(identity.subject)' do not include \(action.rawValue) on \(endpoint)"
+            return (.forbidden, "not allowed to \(action.rawValue): \(reason)")
+        }
+        return nil
     }
 
     private func beginReplay(_ conn: cf_conn_id) -> Bool {

@@ -66,6 +66,13 @@ struct PartitionState {
 /// at most a budget of expired entries in expiry order, kept in a heap of
 /// endpoints keyed by their oldest entry's expiry. Past `maxTotalBytes` the
 /// entries closest to expiry go first.
+///
+/// The heap's keys are lazy: evicting an endpoint's oldest entry for its
+/// own count or byte bound leaves its key at the old, earlier expiry, and
+/// the key is corrected only when it reaches the top. A key is never later
+/// than the truth, so nothing expires late, and the common eviction (an
+/// endpoint at its count bound) costs no heap work at all. The keys live in
+/// their own array so sifting reads no history objects.
 final class EndpointCache {
     /// Bookkeeping per entry on top of the frame's bytes (entry, frame header).
     static let entryOverhead = 96
@@ -76,6 +83,8 @@ final class EndpointCache {
     /// Which partition each current epoch names.
     private var epochs: [String: PartitionID] = [:]
     private var heap: [EndpointHistory] = []
+    /// `heapKeys[i]` is `heap[i]`'s key: at most its oldest entry's expiry.
+    private var heapKeys: [UInt64] = []
     private(set) var totalBytes = 0
     private(set) var totalMessages = 0
 
@@ -152,21 +161,45 @@ final class EndpointCache {
         while !h.messages.isEmpty && (h.messages.count > h.limits.maxMessages || h.bytes > h.limits.maxBytes) {
             evictOldest(of: h)
         }
-        while totalBytes > configuration.maxTotalBytes, let soonest = heap.first {
-            evictOldest(of: soonest)
+        while totalBytes > configuration.maxTotalBytes, !heap.isEmpty {
+            freshenTop()
+            evictOldest(of: heap[0])
         }
         return true
     }
 
-    /// Evicts up to `budget` expired entries, soonest-expiring first.
+    /// Evicts up to `budget` expired entries, soonest-expiring first
+    /// (correcting at most 4 x budget + 64 stale keys on the way, so one call
+    /// is always short).
     @discardableResult
     func evictExpired(nowNs: UInt64, budget: Int) -> Int {
         var evicted = 0
-        while evicted < budget, let soonest = heap.first, let oldest = soonest.messages.first, oldest.expiresNs <= nowNs {
-            evictOldest(of: soonest)
+        var corrected = 0
+        let maxCorrections = budget > Int.max / 8 ? Int.max : 4 * budget + 64
+        while evicted < budget, let top = heapKeys.first, top <= nowNs {
+            let actual = heap[0].messages.first!.expiresNs
+            if actual != top {
+                // A stale key: the oldest entry left for the endpoint's own bounds.
+                corrected += 1
+                if corrected > maxCorrections { break }
+                heapKeys[0] = actual
+                siftDown(0)
+                continue
+            }
+            evictOldest(of: heap[0])
             evicted += 1
         }
         return evicted
+    }
+
+    /// Corrects stale keys at the top until the top is the true soonest.
+    private func freshenTop() {
+        while let top = heapKeys.first {
+            let actual = heap[0].messages.first!.expiresNs
+            if actual == top { return }
+            heapKeys[0] = actual
+            siftDown(0)
+        }
     }
 
     // MARK: Reading
@@ -204,11 +237,7 @@ final class EndpointCache {
         totalBytes -= entry.bytes
         totalMessages -= 1
         h.evictedThrough = max(h.evictedThrough, entry.offset)
-        if h.messages.isEmpty {
-            drop(h)
-        } else {
-            siftDown(h.heapIndex)
-        }
+        if h.messages.isEmpty { drop(h) }  // else its heap key is now stale (earlier): corrected at the top
     }
 
     /// Forgets a history; positions up to what it evicted stay uncovered
@@ -235,11 +264,12 @@ final class EndpointCache {
 
     // MARK: Expiry heap (min-heap on each history's oldest expiry)
 
-    private func key(_ i: Int) -> UInt64 { heap[i].messages.first?.expiresNs ?? .max }
+    private func key(_ i: Int) -> UInt64 { heapKeys[i] }
 
     private func heapInsert(_ h: EndpointHistory) {
         h.heapIndex = heap.count
         heap.append(h)
+        heapKeys.append(h.messages.first?.expiresNs ?? .max)
         siftUp(h.heapIndex)
     }
 
@@ -248,6 +278,7 @@ final class EndpointCache {
         let last = heap.count - 1
         if i != last { swapAt(i, last) }
         heap.removeLast()
+        heapKeys.removeLast()
         h.heapIndex = -1
         if i < heap.count {
             siftDown(i)
@@ -281,6 +312,7 @@ final class EndpointCache {
 
     private func swapAt(_ a: Int, _ b: Int) {
         heap.swapAt(a, b)
+        heapKeys.swapAt(a, b)
         heap[a].heapIndex = a
         heap[b].heapIndex = b
     }

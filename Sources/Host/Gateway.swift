@@ -18,7 +18,7 @@ struct Gateway {
         self.logger = logger
         plugins = try PluginSet(configuration: configuration, registry: .builtin())
         let sessions = ClientSessions(
-            mapper: plugins.mapper, authorizer: plugins.authorizer, servedTopics: Set(plugins.source.topics))
+            mapper: plugins.mapper, authorizers: plugins.authorizers, servedTopics: Set(plugins.source.topics))
         let c = configuration
         server = try FanoutServer(
             settings: .init(

@@ -35,7 +35,8 @@ struct GatewayConfiguration {
     var consoleEnabled = true
     var logLevel: Logger.Level = .info
     var recovery = RecoveryConfiguration()
-    var authorization: PluginChoice
+    /// Tried in order (`AuthorizerChain`): one object, or an array of them.
+    var authorization: [PluginChoice]
     var mapping: PluginChoice
     var source: PluginChoice
 
@@ -121,20 +122,33 @@ struct GatewayConfiguration {
 
         recovery = try RecoveryConfiguration(section: root.section("recovery"))
 
-        authorization = try Self.pluginChoice(root, "authorization", defaultName: "allow-all")
+        if case .array(let items)? = root.raw("authorization") {
+            guard !items.isEmpty else {
+                throw ConfigurationError(
+                    key: "authorization", value: "[]", expected: "at least one {\"plugin\": ..., \"options\": {…}}")
+            }
+            authorization = try items.indices.map { i throws(ConfigurationError) in
+                try Self.pluginChoice(
+                    ConfigSection(path: "authorization", values: ["\(i)": items[i]]), "\(i)", defaultName: nil,
+                    key: "authorization[\(i)]")
+            }
+        } else {
+            authorization = [try Self.pluginChoice(root, "authorization", defaultName: "allow-all")]
+        }
         mapping = try Self.pluginChoice(root, "mapping", defaultName: "topic-key")
         source = try Self.pluginChoice(root, "source", defaultName: nil)
         try root.finish()
     }
 
     /// Reads `{"plugin": NAME, "options": {...}}`.
-    private static func pluginChoice(_ root: ConfigSection, _ key: String, defaultName: String?)
+    private static func pluginChoice(_ root: ConfigSection, _ key: String, defaultName: String?, key path: String? = nil)
         throws(ConfigurationError) -> PluginChoice
     {
+        let path = path ?? root.keyPath(key)
         if defaultName == nil && !root.contains(key) {
-            throw ConfigurationError(key: key, value: nil, expected: "an object such as {\"plugin\": \"kafka\", \"options\": {…}}")
+            throw ConfigurationError(key: path, value: nil, expected: "an object such as {\"plugin\": \"kafka\", \"options\": {…}}")
         }
-        let section = try root.section(key)
+        let section = try ConfigSection(path: path, value: root.raw(key))
         let name: String
         if let defaultName {
             name = try section.string("plugin", default: defaultName)
@@ -143,7 +157,7 @@ struct GatewayConfiguration {
         }
         let options = try section.section("options")
         try section.finish()
-        return PluginChoice(name: name, options: options, key: key)
+        return PluginChoice(name: name, options: options, key: path)
     }
 
     private static func describe(_ error: any Error) -> String {

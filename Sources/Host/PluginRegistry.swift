@@ -24,15 +24,15 @@ final class PluginRegistry: PluginRegistrar {
 
 /// The plugins a configuration chose, built and validated.
 struct PluginSet {
-    let authorizer: any Authorizer
+    let authorizers: AuthorizerChain
     let mapper: any EndpointMapper
     let source: any MessageSource
 
     init(configuration: GatewayConfiguration, registry: PluginRegistry) throws(ConfigurationErrorInFile) {
         do {
-            authorizer = try Self.build(configuration.authorization, registry.authorizers) {
-                try $0.makeAuthorizer(options: $1, context: $2)
-            }
+            authorizers = AuthorizerChain(authorizers: try configuration.authorization.map { choice in
+                (choice.name, try Self.build(choice, registry.authorizers) { try $0.makeAuthorizer(options: $1, context: $2) })
+            })
             mapper = try Self.build(configuration.mapping, registry.mappers) {
                 try $0.makeMapper(options: $1, context: $2)
             }

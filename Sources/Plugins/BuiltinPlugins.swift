@@ -4,6 +4,8 @@ import StreamgatePluginAPI
 public enum BuiltinPlugins {
     public static func register(into registrar: any PluginRegistrar) {
         registrar.register(authorizer: AllowAllAuthorizerFactory())
+        registrar.register(authorizer: JWTAuthorizerFactory())
+        registrar.register(authorizer: StaticTokensAuthorizerFactory())
         registrar.register(mapper: TopicKeyMapperFactory())
         registrar.register(source: KafkaSourceFactory())
         registrar.register(source: GeneratorSourceFactory())

@@ -453,6 +453,7 @@ class WsClient:
         self.name = name
         self.deliveries: list[Delivery] = []
         self.texts: list[dict] = []
+        self.welcome: dict = {}
 
     @classmethod
     async def connect(cls, url: str, name: str = "client") -> "WsClient":
@@ -462,7 +463,8 @@ class WsClient:
             connect(url, max_size=None, open_timeout=5, close_timeout=2, ping_interval=None), 10)
         client = cls(ws, name)
         welcome = await client.next_text(5)
-        assert welcome == {"type": "welcome", "protocol": "streamgate.v1"}, welcome
+        assert welcome["type"] == "welcome" and welcome["protocol"] == "streamgate.v1", welcome
+        client.welcome = welcome
         return client
 
     async def _recv(self, timeout: float):

@@ -150,7 +150,8 @@ class RawWs:
         ws = cls(sock, rest)
         if path == "/ws":
             opcode, payload = ws.read_frame()
-            assert (opcode, json.loads(payload)) == (1, {"type": "welcome", "protocol": "streamgate.v1"})
+            assert (opcode, json.loads(payload)) == (1, {"type": "welcome", "protocol": "streamgate.v1",
+                                                         "subject": "anonymous", "expires_at": None})
         return ws
 
     def _need(self, n: int, deadline: float) -> None:

@@ -108,9 +108,13 @@ struct ClientProtocolTests {
     // MARK: Replies
 
     @Test func welcome() throws {
-        let o = try jsonObject(ClientProtocol.welcome())
+        let o = try jsonObject(ClientProtocol.welcome(identity: Identity(subject: "svc \"a\"", rights: .none, expiresAt: 1_900_000_000.7)))
         #expect(o["type"] as? String == "welcome")
         #expect(o["protocol"] as? String == "streamgate.v1")
+        #expect(o["subject"] as? String == "svc \"a\"")
+        #expect(o["expires_at"] as? Int == 1_900_000_000)
+        let anonymous = try jsonObject(ClientProtocol.welcome(identity: Identity(subject: "anonymous", rights: .all, expiresAt: nil)))
+        #expect(anonymous["expires_at"] is NSNull)
     }
 
     @Test func subscribedEchoesStringId() throws {

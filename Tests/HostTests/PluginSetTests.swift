@@ -25,7 +25,7 @@ struct PluginSetTests {
         let registry = PluginRegistry.builtin()
         #expect(registry.sources.keys.sorted() == ["generator", "kafka"])
         #expect(registry.mappers.keys.sorted() == ["topic-key"])
-        #expect(registry.authorizers.keys.sorted() == ["allow-all"])
+        #expect(registry.authorizers.keys.sorted() == ["allow-all", "jwt", "static-tokens"])
     }
 
     @Test func validConfigurationBuildsEveryPlugin() throws {
@@ -36,7 +36,7 @@ struct PluginSetTests {
         let kafka = try #require(plugins.source as? KafkaSource)
         #expect(kafka.brokers == "127.0.0.1:9092")
         #expect(plugins.mapper is TopicKeyMapper)
-        #expect(plugins.authorizer is AllowAllAuthorizer)
+        #expect(plugins.authorizers.authorizers.count == 1 && plugins.authorizers.authorizers[0].authorizer is AllowAllAuthorizer)
     }
 
     @Test func unknownSourcePlugin() throws {

@@ -8,7 +8,7 @@ public enum EndpointAction: String, Sendable {
 public struct ConnectionInfo: Sendable {
     /// Peer address, e.g. `127.0.0.1:53012`.
     public let remoteAddress: String
-    /// The upgrade request's query string (without `?`), e.g. `token=...`.
+    /// The upgrade request's query string (without `?`), e.g. `access_token=...`.
     public let query: String
     /// The upgrade request's `Authorization` header, "" when absent.
     public let authorization: String
@@ -23,36 +23,100 @@ public struct ConnectionInfo: Sendable {
     }
 }
 
-public struct AuthorizationRequest: Sendable {
-    public let action: EndpointAction
-    /// The endpoint path, e.g. `/scores/live/football`.
-    public let endpoint: String
+/// What a connection presents to prove who it is: a bearer token from the
+/// `Authorization: Bearer` header, the `access_token` query parameter, or an
+/// in-band `auth` request (which replaces the earlier one).
+public struct Credentials: Sendable {
+    /// nil when the client presented none.
+    public let token: String?
     public let connection: ConnectionInfo
 
-    public init(action: EndpointAction, endpoint: String, connection: ConnectionInfo) {
-        self.action = action
-        self.endpoint = endpoint
+    public init(token: String?, connection: ConnectionInfo) {
+        self.token = token
         self.connection = connection
     }
 }
 
+/// The endpoints an identity may subscribe and publish to, as patterns
+/// (`EndpointPattern`: `*` one segment, `**` any number).
+public struct Rights: Sendable, Equatable {
+    public var subscribe: [EndpointPattern]
+    public var publish: [EndpointPattern]
+
+    public init(subscribe: [EndpointPattern], publish: [EndpointPattern]) {
+        self.subscribe = subscribe
+        self.publish = publish
+    }
+
+    /// No endpoint at all.
+    public static let none = Rights(subscribe: [], publish: [])
+    /// Every endpoint, both actions (development only).
+    public static let all: Rights = {
+        let everything = try! EndpointPattern("/**")
+        return Rights(subscribe: [everything], publish: [everything])
+    }()
+
+    /// Rights from pattern strings (a token's claims, a tokens file); the
+    /// error names the bad pattern.
+    public init(subscribePatterns: [String], publishPatterns: [String]) throws(EndpointError) {
+        var subscribe: [EndpointPattern] = []
+        var publish: [EndpointPattern] = []
+        for text in subscribePatterns { subscribe.append(try Self.pattern(text)) }
+        for text in publishPatterns { publish.append(try Self.pattern(text)) }
+        self.init(subscribe: subscribe, publish: publish)
+    }
+
+    private static func pattern(_ text: String) throws(EndpointError) -> EndpointPattern {
+        do {
+            return try EndpointPattern(text)
+        } catch {
+            throw EndpointError("bad endpoint pattern '\(text)': \(error.reason)")
+        }
+    }
+
+    public func allows(_ action: EndpointAction, _ endpoint: String) -> Bool {
+        (action == .subscribe ? subscribe : publish).contains { $0.matches(endpoint) }
+    }
+}
+
+/// Who a connection is, as an authorizer established it.
+public struct Identity: Sendable, Equatable {
+    /// The token's subject (or another stable name), for logs and Kafka headers.
+    public let subject: String
+    public let rights: Rights
+    /// When the credentials stop being valid (seconds since the Unix epoch);
+    /// nil: they do not expire.
+    public let expiresAt: Double?
+
+    public init(subject: String, rights: Rights, expiresAt: Double?) {
+        self.subject = subject
+        self.rights = rights
+        self.expiresAt = expiresAt
+    }
+}
+
 /// An authorizer's answer. `abstain` lets the next authorizer in the
-/// configured list decide; if all abstain the request is denied.
-public enum AuthorizationDecision: Sendable, Equatable {
-    case allow
-    case deny(reason: String)
+/// configured list decide (e.g. a JWT authorizer shown a token that is not
+/// a JWT, or no token at all).
+public enum AuthenticationResult: Sendable, Equatable {
+    case identified(Identity)
+    /// The credentials are the authorizer's kind but not acceptable
+    /// (forged, expired, wrong audience): the reason is shown to the client.
+    case denied(reason: String)
     case abstain
 }
 
-/// Decides whether a connection may subscribe or publish to an endpoint.
-/// Called on event-loop threads: must be fast and thread-safe.
+/// Establishes who presents some credentials and what they may do. Called
+/// once per connection and once per in-band token refresh, never per
+/// message; may take its time (an HTTP call, a signature check) but must be
+/// thread-safe.
 public protocol Authorizer: Sendable {
-    func authorize(_ request: AuthorizationRequest) -> AuthorizationDecision
+    func authenticate(_ credentials: Credentials) async -> AuthenticationResult
 }
 
 /// Builds an authorizer from its configuration section; registered by name.
 public protocol AuthorizerFactory: Sendable {
-    /// The name used in the configuration, e.g. `allow-all`.
+    /// The name used in the configuration, e.g. `jwt`.
     var name: String { get }
     /// Reads `options` (calling `finish()` on it) and builds the authorizer.
     func makeAuthorizer(options: ConfigSection, context: PluginContext) throws -> any Authorizer

@@ -1,0 +1,350 @@
+import Foundation
+import JWTKit
+import StreamgatePluginAPI
+import Synchronization
+
+/// The `jwt` authorizer: a bearer token that is a JWT, verified with jwt-kit
+/// against the configured keys (HS256/384/512 secrets, RS256 and ES256
+/// public keys in PEM) and/or a JWKS file (reloaded when it changes).
+///
+/// Refused: a bad signature, an algorithm other than the key's own (so
+/// `alg: none` and HMAC-with-a-public-key confusion never verify), `exp` in
+/// the past, `nbf` in the future (both with `leeway_seconds`), another `iss`
+/// or an `aud` without the configured audience. Rights come from two claims
+/// holding endpoint patterns (by default `subscribe` and `publish`); the
+/// identity expires with `exp`. A token that is not a JWT is left to the next
+/// authorizer (abstain).
+public struct JWTAuthorizerFactory: AuthorizerFactory {
+    public let name = "jwt"
+
+    public init() {}
+
+    public func makeAuthorizer(options: ConfigSection, context: PluginContext) throws -> any Authorizer {
+        var keys: [JWTKeySpec] = []
+        if let raw = options.raw("keys"), raw != .null {
+            guard case .array(let items) = raw else {
+                throw ConfigurationError(
+                    key: options.keyPath("keys"), value: raw.description,
+                    expected: "an array of {\"alg\": \"HS256\", \"secret\": ...} or {\"alg\": \"RS256\", \"public_key_pem\": ...}")
+            }
+            for (i, item) in items.enumerated() {
+                keys.append(try JWTKeySpec(ConfigSection(path: "\(options.keyPath("keys"))[\(i)]", value: item)))
+            }
+        }
+        let jwksFile = try options.string("jwks_file")
+        guard !keys.isEmpty || jwksFile != nil else {
+            throw ConfigurationError(key: options.keyPath("keys"), problem: "missing: configure \"keys\", \"jwks_file\" or both")
+        }
+        let settings = JWTSettings(
+            issuer: try options.string("issuer"),
+            audience: try options.string("audience"),
+            leewaySeconds: Double(try options.int("leeway_seconds", default: 30, range: 0...3600)),
+            requireExpiry: try options.bool("require_exp", default: true),
+            subscribeClaim: try options.string("subscribe_claim", default: "subscribe"),
+            publishClaim: try options.string("publish_claim", default: "publish"))
+        try options.finish()
+        let authorizer = JWTAuthorizer(keys: keys, jwksFile: jwksFile, settings: settings, logger: context.logger)
+        // Fail at start-up, naming the key, rather than at the first client.
+        try authorizer.loadKeys(keyPath: options.keyPath("keys"))
+        return authorizer
+    }
+}
+
+/// Claim checks and names.
+struct JWTSettings: Sendable {
+    let issuer: String?
+    let audience: String?
+    let leewaySeconds: Double
+    let requireExpiry: Bool
+    let subscribeClaim: String
+    let publishClaim: String
+}
+
+/// One configured key.
+struct JWTKeySpec: Sendable {
+    let kid: String?
+    let algorithm: String
+    let secret: String?
+    let pem: String?
+    let keyPath: String
+
+    static let algorithms = ["HS256", "HS384", "HS512", "RS256", "ES256"]
+
+    init(_ section: ConfigSection) throws(ConfigurationError) {
+        keyPath = section.path
+        kid = try section.string("kid")
+        algorithm = try section.requiredString("alg", expected: "one of " + Self.algorithms.joined(separator: ", "))
+        guard Self.algorithms.contains(algorithm) else {
+            throw ConfigurationError(key: section.keyPath("alg"), value: "\"\(algorithm)\"",
+                                     expected: "one of " + Self.algorithms.joined(separator: ", "))
+        }
+        if algorithm.hasPrefix("HS") {
+            let secret = try section.requiredString("secret", expected: "the shared secret (at least 32 bytes)")
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError(key: section.keyPath("secret"), value: "(\(secret.utf8.count) bytes)",
+                                         expected: "at least 32 bytes: a short HMAC secret can be guessed")
+            }
+            self.secret = secret
+            pem = nil
+        } else {
+            secret = nil
+            if let inline = try section.string("public_key_pem") {
+                pem = inline
+            } else if let file = try section.string("public_key_file") {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ConfigurationError(key: section.keyPath("public_key_file"), value: "\"\(file)\"",
+                                             expected: "a readable PEM file")
+                }
+                pem = text
+            } else {
+                throw ConfigurationError(key: section.keyPath("public_key_pem"), value: nil,
+                                         expected: "the public key in PEM (or \"public_key_file\")")
+            }
+        }
+        try section.finish()
+    }
+}
+
+/// Verifies tokens with the keys of the moment (the JWKS file may change).
+final class JWTAuthorizer: Authorizer {
+    private struct Loaded: Sendable {
+        let keys: JWTKeyCollection
+        /// The algorithm each key id (nil: the default key) verifies with.
+        let algorithms: [String?: String]
+        let jwksModified: Date?
+    }
+
+    private let specs: [JWTKeySpec]
+    private let jwksFile: String?
+    private let settings: JWTSettings
+    private let logger: any PluginLogger
+    private let loaded = Mutex<Loaded?>(nil)
+    private let lastCheck = Mutex<Date>(.distantPast)
+
+    init(keys: [JWTKeySpec], jwksFile: String?, settings: JWTSettings, logger: any PluginLogger) {
+        specs = keys
+        self.jwksFile = jwksFile
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Builds the key collection now (blocking); throws a configuration
+    /// error naming the bad key.
+    func loadKeys(keyPath: String) throws(ConfigurationError) {
+        let result = Mutex<Result<Loaded, ConfigurationError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task { [self] in
+            do {
+                let built = try await self.build()
+                result.withLock { $0 = .success(built) }
+            } catch let error as ConfigurationError {
+                result.withLock { $0 = .failure(error) }
+            } catch {
+                result.withLock { $0 = .failure(ConfigurationError(key: keyPath, problem: "\(error)")) }
+            }
+            done.signal()
+        }
+        done.wait()
+        switch result.withLock({ $0 })! {
+        case .success(let keys): loaded.withLock { $0 = keys }
+        case .failure(let error): throw error
+        }
+    }
+
+    private func build() async throws -> Loaded {
+        let collection = JWTKeyCollection()
+        var algorithms: [String?: String] = [:]
+        for spec in specs {
+            let kid = spec.kid.map { JWKIdentifier(string: $0) }
+            do {
+                switch spec.algorithm {
+                case "HS256": await collection.add(hmac: HMACKey(from: spec.secret!), digestAlgorithm: .sha256, kid: kid)
+                case "HS384": await collection.add(hmac: HMACKey(from: spec.secret!), digestAlgorithm: .sha384, kid: kid)
+                case "HS512": await collection.add(hmac: HMACKey(from: spec.secret!), digestAlgorithm: .sha512, kid: kid)
+                case "RS256":
+                    await collection.add(rsa: try Insecure.RSA.PublicKey(pem: spec.pem!), digestAlgorithm: .sha256, kid: kid)
+                default:
+                    await collection.add(ecdsa: try ES256PublicKey(pem: spec.pem!), kid: kid)
+                }
+            } catch {
+                throw ConfigurationError(key: spec.keyPath, problem: "cannot load the \(spec.algorithm) key: \(error)")
+            }
+            algorithms[spec.kid] = spec.algorithm
+        }
+        var modified: Date?
+        if let jwksFile {
+            modified = Self.modificationDate(jwksFile)
+            guard let json = try? String(contentsOfFile: jwksFile, encoding: .utf8) else {
+                throw ConfigurationError(key: "jwks_file", value: "\"\(jwksFile)\"", expected: "a readable JWKS file")
+            }
+            let jwks: JWKS
+            do {
+                jwks = try JSONDecoder().decode(JWKS.self, from: Data(json.utf8))
+                try await collection.add(jwks: jwks)
+            } catch {
+                throw ConfigurationError(key: "jwks_file", problem: "\(jwksFile) is not a usable JWKS: \(error)")
+            }
+            for key in jwks.keys {
+                guard let kid = key.keyIdentifier?.string else { continue }
+                algorithms[kid] = key.algorithm?.rawValue ?? (key.keyType == .rsa ? "RS256" : "ES256")
+            }
+        }
+        return Loaded(keys: collection, algorithms: algorithms, jwksModified: modified)
+    }
+
+    /// Reloads the JWKS file when it changed (checked at most once a second).
+    private func currentKeys() async -> Loaded? {
+        guard let jwksFile else { return loaded.withLock { $0 } }
+        let now = Date()
+        let due = lastCheck.withLock { last -> Bool in
+            guard now.timeIntervalSince(last) >= 1 else { return false }
+            last = now
+            return true
+        }
+        if due, Self.modificationDate(jwksFile) != loaded.withLock({ $0?.jwksModified }) {
+            do {
+                let fresh = try await build()
+                loaded.withLock { $0 = fresh }
+                logger.log(.info, "jwt: reloaded keys from \(jwksFile)")
+            } catch {
+                logger.log(.error, "jwt: keeping the previous keys, cannot reload \(jwksFile): \(error)")
+            }
+        }
+        return loaded.withLock { $0 }
+    }
+
+    private static func modificationDate(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+
+    func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
+        guard let token = credentials.token, let header = Self.header(of: token) else { return .abstain }
+        guard let keys = await currentKeys() else { return .denied(reason: "no keys loaded") }
+        let kid = header["kid"] as? String
+        let alg = header["alg"] as? String ?? ""
+        guard let expected = keys.algorithms[kid] ?? (kid == nil ? nil : keys.algorithms[nil]) else {
+            return .denied(reason: "unknown key id '\(kid ?? "")'")
+        }
+        guard alg == expected else {
+            return .denied(reason: "algorithm '\(alg)' is not accepted for this key (expected \(expected))")
+        }
+        let claims: TokenClaims
+        do {
+            claims = try await keys.keys.verify(token, as: TokenClaims.self)
+        } catch {
+            return .denied(reason: "invalid token: signature or format rejected")
+        }
+        return check(claims, now: Date().timeIntervalSince1970)
+    }
+
+    /// The registered claims checked and the rights read.
+    func check(_ claims: TokenClaims, now: Double) -> AuthenticationResult {
+        let leeway = settings.leewaySeconds
+        if let exp = claims.number("exp") {
+            if now > exp + leeway { return .denied(reason: "token expired at \(Int64(exp))") }
+        } else if settings.requireExpiry {
+            return .denied(reason: "token has no 'exp' claim")
+        }
+        if let nbf = claims.number("nbf"), now + leeway < nbf {
+            return .denied(reason: "token not valid before \(Int64(nbf))")
+        }
+        if let issuer = settings.issuer, claims.string("iss") != issuer {
+            return .denied(reason: "token issuer is not '\(issuer)'")
+        }
+        if let audience = settings.audience, !claims.strings("aud").contains(audience) {
+            return .denied(reason: "token audience does not include '\(audience)'")
+        }
+        let rights: Rights
+        do {
+            rights = try Rights(subscribePatterns: claims.strings(settings.subscribeClaim),
+                                publishPatterns: claims.strings(settings.publishClaim))
+        } catch {
+            return .denied(reason: "token claims: \(error.reason)")
+        }
+        return .identified(Identity(subject: claims.string("sub") ?? "unknown", rights: rights,
+                                    expiresAt: claims.number("exp")))
+    }
+
+    /// The decoded header of something shaped like a JWT, else nil.
+    static func header(of token: String) -> [String: Any]? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let data = base64URLDecode(parts[0]),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object
+    }
+
+    static func base64URLDecode(_ text: Substring) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
+    }
+}
+
+/// A token's claims as JSON values: the names of the rights claims are
+/// configurable, so the payload is read as an open object.
+struct TokenClaims: JWTPayload {
+    let values: [String: ClaimValue]
+
+    init(values: [String: ClaimValue]) { self.values = values }
+
+    init(from decoder: any Decoder) throws {
+        values = try [String: ClaimValue](from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws { try values.encode(to: encoder) }
+
+    /// Claims are checked by `JWTAuthorizer.check`, with its settings.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+
+    func number(_ name: String) -> Double? {
+        if case .number(let n)? = values[name] { return n }
+        return nil
+    }
+
+    func string(_ name: String) -> String? {
+        if case .string(let s)? = values[name] { return s }
+        return nil
+    }
+
+    /// A string claim as one element, an array claim's strings, else none.
+    func strings(_ name: String) -> [String] {
+        switch values[name] {
+        case .string(let s)?: return [s]
+        case .array(let items)?: return items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        default: return []
+        }
+    }
+}
+
+/// A JSON value inside a token.
+enum ClaimValue: Codable, Sendable, Equatable {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case array([ClaimValue])
+    case object([String: ClaimValue])
+    case null
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? container.decode(Double.self) { self = .number(n) }
+        else if let s = try? container.decode(String.self) { self = .string(s) }
+        else if let a = try? container.decode([ClaimValue].self) { self = .array(a) }
+        else { self = .object(try container.decode([String: ClaimValue].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try container.encode(s)
+        case .number(let n): try container.encode(n)
+        case .bool(let b): try container.encode(b)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        case .null: try container.encodeNil()
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Crypto
+import Foundation
+import StreamgatePluginAPI
+import Synchronization
+
+/// The `static-tokens` authorizer: opaque tokens listed in a JSON file with
+/// their rights, for services and tests. The file is re-read when it changes
+/// (checked at most once a second), so adding or revoking a token needs no
+/// restart. A token not in the file is left to the next authorizer.
+///
+///     {"tokens": [{"token": "s3cr3t-…", "subject": "scoreboard",
+///                  "subscribe": ["/scores/**"], "publish": [],
+///                  "expires_at": 1893456000}]}
+///
+/// Tokens are looked up by their SHA-256 digest, so the time a lookup takes
+/// does not depend on how much of a guess matches a real token.
+public struct StaticTokensAuthorizerFactory: AuthorizerFactory {
+    public let name = "static-tokens"
+
+    public init() {}
+
+    public func makeAuthorizer(options: ConfigSection, context: PluginContext) throws -> any Authorizer {
+        let file = try options.requiredString("file", expected: "the path of a JSON tokens file")
+        try options.finish()
+        let authorizer = StaticTokensAuthorizer(file: file, logger: context.logger)
+        do {
+            try authorizer.reload()
+        } catch {
+            throw ConfigurationError(key: options.keyPath("file"), problem: "\(file): \(error.reason)")
+        }
+        return authorizer
+    }
+}
+
+final class StaticTokensAuthorizer: Authorizer {
+    private struct Table: Sendable {
+        let identities: [Data: Identity]
+        let modified: Date?
+    }
+
+    private let file: String
+    private let logger: any PluginLogger
+    private let table = Mutex<Table>(Table(identities: [:], modified: nil))
+    private let lastCheck = Mutex<Date>(.distantPast)
+
+    init(file: String, logger: any PluginLogger) {
+        self.file = file
+        self.logger = logger
+    }
+
+    func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
+        guard let token = credentials.token else { return .abstain }
+        reloadIfChanged()
+        let digest = Data(SHA256.hash(data: Data(token.utf8)))
+        guard let identity = table.withLock({ $0.identities[digest] }) else { return .abstain }
+        if let expiry = identity.expiresAt, expiry <= Date().timeIntervalSince1970 {
+            return .denied(reason: "token of '\(identity.subject)' expired at \(Int64(expiry))")
+        }
+        return .identified(identity)
+    }
+
+    /// The identity a token has now (after a reload if the file changed), for
+    /// revoking live connections.
+    func current(_ token: String) -> Identity? {
+        reloadIfChanged()
+        return table.withLock { $0.identities[Data(SHA256.hash(data: Data(token.utf8)))] }
+    }
+
+    private func reloadIfChanged() {
+        let now = Date()
+        let due = lastCheck.withLock { last -> Bool in
+            guard now.timeIntervalSince(last) >= 1 else { return false }
+            last = now
+            return true
+        }
+        guard due, Self.modificationDate(file) != table.withLock({ $0.modified }) else { return }
+        do {
+            try reload()
+            logger.log(.info, "static-tokens: reloaded \(file)")
+        } catch {
+            logger.log(.error, "static-tokens: keeping the previous tokens, cannot reload \(file): \(error.reason)")
+        }
+    }
+
+    /// Reads the file; throws a reason naming what is wrong and where.
+    func reload() throws(EndpointError) {
+        let modified = Self.modificationDate(file)
+        guard let data = FileManager.default.contents(atPath: file) else { throw EndpointError("cannot read the file") }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let entries = root["tokens"] as? [[String: Any]]
+        else { throw EndpointError("expected {\"tokens\": [{\"token\": ..., \"subject\": ..., \"subscribe\": [...], \"publish\": [...]}]}") }
+        var identities: [Data: Identity] = [:]
+        for (i, entry) in entries.enumerated() {
+            guard let token = entry["token"] as? String, token.utf8.count >= 16 else {
+                throw EndpointError("tokens[\(i)].token: a string of at least 16 characters is required")
+            }
+            let subject = entry["subject"] as? String ?? "token-\(i)"
+            let rights = try Rights(subscribePatterns: entry["subscribe"] as? [String] ?? [],
+                                    publishPatterns: entry["publish"] as? [String] ?? [])
+            let expiry = (entry["expires_at"] as? NSNumber)?.doubleValue
+            identities[Data(SHA256.hash(data: Data(token.utf8)))] = Identity(subject: subject, rights: rights, expiresAt: expiry)
+        }
+        table.withLock { $0 = Table(identities: identities, modified: modified) }
+    }
+
+    private static func modificationDate(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+}
