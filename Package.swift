@@ -62,6 +62,7 @@ let package = Package(
                 "streamgate",
                 "StreamgatePlugins",
                 .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Tests/HostTests"
         ),
