@@ -1,0 +1,257 @@
+"""Authorization against the real gateway and broker: JWT and static-token
+authorizers chosen in the configuration, rights per endpoint and action,
+refusals with clear codes, in-band token refresh — while other clients
+keep receiving."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from websockets.asyncio.client import connect
+
+from conftest import WsClient, run_async
+
+SECRET = "a-test-secret-of-at-least-32-bytes!!"
+AUDIENCE = "streamgate-tests"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(claims: dict, secret: str = SECRET, alg: str = "HS256", header_extra: dict | None = None) -> str:
+    header = {"alg": alg, "typ": "JWT", **(header_extra or {})}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    if alg == "none":
+        return signing_input + "."
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    return signing_input + "." + b64url(hmac.new(secret.encode(), signing_input.encode(), digest).digest())
+
+
+def claims(sub: str = "alice", subscribe=(), publish=(), ttl: float = 300, **extra) -> dict:
+    now = time.time()
+    return {"sub": sub, "exp": int(now + ttl), "aud": AUDIENCE, "iss": "tests", "subscribe": list(subscribe),
+            "publish": list(publish), **extra}
+
+
+def jwt_config(extra_authorizers: list | None = None) -> dict:
+    jwt = {"plugin": "jwt", "options": {"keys": [{"alg": "HS256", "secret": SECRET}], "issuer": "tests",
+                                        "audience": AUDIENCE, "leeway_seconds": 0}}
+    return {"authorization": (extra_authorizers or []) + [jwt]}
+
+
+async def connect_raw(url: str, token: str | None = None, query: str = ""):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await asyncio.wait_for(
+        connect(url + query, additional_headers=headers, max_size=None, open_timeout=5, ping_interval=None), 10)
+
+
+async def connect_client(url: str, token: str | None = None, query: str = "", name: str = "client") -> WsClient:
+    ws = await connect_raw(url, token, query)
+    client = WsClient(ws, name)
+    client.welcome = await client.next_text(5)
+    assert client.welcome["type"] == "welcome", client.welcome
+    return client
+
+
+async def refused(url: str, token: str) -> tuple[dict, int, str]:
+    """Connects with `token`; returns the error frame and the close code and reason."""
+    ws = await connect_raw(url, token)
+    error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    try:
+        await asyncio.wait_for(ws.recv(), 5)
+    except Exception:
+        pass
+    await ws.wait_closed()
+    return error, ws.close_code, ws.close_reason
+
+
+def test_a_valid_jwt_gives_its_rights_and_nothing_more(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    gw = gateway_factory([topic], jwt_config())
+    token = make_jwt(claims(subscribe=[f"/{topic}/public/**"]))
+
+    async def body():
+        client = await connect_client(gw.ws_url, token)
+        await client.subscribe(f"/{topic}/public/scores")
+        denied = await client.request({"type": "subscribe", "endpoint": f"/{topic}/private/x", "id": 2})
+        report = await asyncio.to_thread(producer.produce_one, topic, "public/scores", b"goal")
+        [delivery] = await client.wait_deliveries(1, 10)
+        await client.close()
+        return client.welcome, denied, report, delivery
+
+    welcome, denied, report, delivery = run_async(body(), 30)
+    assert welcome["subject"] == "alice" and welcome["expires_at"] > time.time()
+    assert denied["type"] == "error" and denied["code"] == "forbidden" and denied["id"] == 2
+    assert "alice" in denied["message"] and f"/{topic}/private/x" in denied["message"]
+    assert (delivery.seq, delivery.payload) == (report.offset, b"goal")
+
+
+def test_the_token_may_come_in_the_query_string(gateway_factory, create_topic):
+    topic = create_topic()
+    gw = gateway_factory([topic], jwt_config())
+    token = make_jwt(claims(sub="browser", subscribe=[f"/{topic}/**"]))
+
+    async def body():
+        client = await connect_client(gw.ws_url, query=f"?access_token={token}")
+        await client.subscribe(f"/{topic}/anything")
+        await client.close()
+        return client.welcome
+
+    assert run_async(body(), 20)["subject"] == "browser"
+
+
+def test_bad_tokens_are_refused_while_other_clients_keep_receiving(gateway_factory, create_topic, producer,
+                                                                   print_result):
+    topic = create_topic()
+    gw = gateway_factory([topic], jwt_config())
+    good = make_jwt(claims(subscribe=[f"/{topic}/public/**"]))
+    bad = {
+        "expired": make_jwt(claims(ttl=-5)),
+        "forged": make_jwt(claims(), secret="another-secret-of-at-least-32-bytes"),
+        "wrong audience": make_jwt(claims(aud="someone-else")),
+        "wrong issuer": make_jwt(claims(iss="mallory")),
+        "alg none": make_jwt(claims(), alg="none"),
+        "other algorithm": make_jwt(claims(), alg="HS512"),
+        "not a jwt": "opaque-token-nobody-knows",
+        "tampered": (lambda t: t.rsplit(".", 2)[0] + "." + b64url(json.dumps(claims(sub="root", subscribe=["/**"])).encode())
+                     + "." + t.rsplit(".", 1)[1])(make_jwt(claims())),
+    }
+
+    async def body():
+        watcher = await connect_client(gw.ws_url, good, name="watcher")
+        await watcher.subscribe(f"/{topic}/public/live")
+        outcomes = {}
+        for i, (name, token) in enumerate(bad.items()):
+            await asyncio.to_thread(producer.produce_one, topic, "public/live", f"m{i}".encode())
+            outcomes[name] = await refused(gw.ws_url, token)
+        await watcher.wait_deliveries(len(bad), 10)
+        await watcher.close()
+        return outcomes, watcher.deliveries
+
+    outcomes, deliveries = run_async(body(), 60)
+    for name, (error, code, reason) in outcomes.items():
+        assert error["type"] == "error" and error["code"] == "unauthorized", (name, error)
+        assert code == 1008 and reason == "unauthorized", (name, code, reason)
+    assert "expired" in outcomes["expired"][0]["message"]
+    assert "audience" in outcomes["wrong audience"][0]["message"]
+    assert "issuer" in outcomes["wrong issuer"][0]["message"]
+    assert "'none'" in outcomes["alg none"][0]["message"]
+    assert "'HS512'" in outcomes["other algorithm"][0]["message"]
+    assert [d.payload for d in deliveries] == [f"m{i}".encode() for i in range(len(bad))]
+    print_result(f"{len(bad)} bad tokens refused with 1008 (expired, forged, audience, issuer, alg none, other "
+                 f"algorithm, unknown, tampered) while a subscriber kept receiving every message")
+
+
+def test_without_a_token_nothing_is_allowed_until_an_in_band_auth(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    gw = gateway_factory([topic], jwt_config())
+
+    async def body():
+        client = await connect_client(gw.ws_url)
+        denied = await client.request({"type": "subscribe", "endpoint": f"/{topic}/public/a"})
+        bad = await client.request({"type": "auth", "token": make_jwt(claims(ttl=-5)), "id": "a1"})
+        good = await client.request({"type": "auth", "token": make_jwt(claims(sub="bob", subscribe=[f"/{topic}/public/**"])),
+                                     "id": "a2"})
+        await client.subscribe(f"/{topic}/public/a")
+        report = await asyncio.to_thread(producer.produce_one, topic, "public/a", b"after auth")
+        [d] = await client.wait_deliveries(1, 10)
+        await client.close()
+        return client.welcome, denied, bad, good, d, report
+
+    welcome, denied, bad, good, d, report = run_async(body(), 30)
+    assert welcome["subject"] == "anonymous" and welcome["expires_at"] is None
+    assert denied["code"] == "forbidden" and "no credentials" in denied["message"]
+    assert bad["type"] == "error" and bad["code"] == "unauthorized" and bad["id"] == "a1"
+    assert good["type"] == "authenticated" and good["subject"] == "bob" and good["id"] == "a2"
+    assert (d.seq, d.payload) == (report.offset, b"after auth")
+
+
+def test_a_refreshed_token_with_fewer_rights_ends_the_subscriptions_it_no_longer_allows(gateway_factory, create_topic,
+                                                                                          producer):
+    topic = create_topic()
+    gw = gateway_factory([topic], jwt_config())
+    wide = make_jwt(claims(subscribe=[f"/{topic}/a", f"/{topic}/b"]))
+    narrow = make_jwt(claims(subscribe=[f"/{topic}/a"]))
+
+    async def body():
+        client = await connect_client(gw.ws_url, wide)
+        await client.subscribe(f"/{topic}/a")
+        await client.subscribe(f"/{topic}/b")
+        await client.ws.send(json.dumps({"type": "auth", "token": narrow}))
+        replies = [await client.next_text(5), await client.next_text(5)]
+        await asyncio.to_thread(producer.produce, topic, [("b", b"not for you"), ("a", b"still yours")])
+        [d] = await client.wait_deliveries(1, 10)
+        await client.drain(0.5)
+        await client.close()
+        return replies, client.deliveries
+
+    replies, deliveries = run_async(body(), 30)
+    assert replies[0]["type"] == "authenticated"
+    assert replies[1] == {"type": "unsubscribed", "endpoint": f"/{topic}/b",
+                          "reason": f"the new token's rights do not include subscribe on /{topic}/b"}
+    assert [d.payload for d in deliveries] == [b"still yours"]
+
+
+def test_authorizers_compose_in_order(gateway_factory, create_topic, tmp_path):
+    topic = create_topic()
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"tokens": [{"token": "service-token-0123456789", "subject": "ingest",
+                                              "subscribe": [f"/{topic}/**"], "publish": []}]}))
+    gw = gateway_factory([topic], jwt_config([{"plugin": "static-tokens", "options": {"file": str(tokens)}}]))
+
+    async def body():
+        service = await connect_client(gw.ws_url, "service-token-0123456789")
+        await service.subscribe(f"/{topic}/x")
+        person = await connect_client(gw.ws_url, make_jwt(claims(sub="carol")))
+        unknown = await refused(gw.ws_url, "service-token-unknown-000")
+        await service.close()
+        await person.close()
+        return service.welcome, person.welcome, unknown
+
+    service, person, (error, code, _) = run_async(body(), 30)
+    assert service["subject"] == "ingest" and service["expires_at"] is None
+    assert person["subject"] == "carol"
+    assert error["code"] == "unauthorized" and code == 1008
+
+
+def test_a_token_revoked_from_the_tokens_file_is_refused_without_a_restart(gateway_factory, create_topic, tmp_path):
+    topic = create_topic()
+    tokens = tmp_path / "tokens.json"
+    entry = {"token": "revocable-token-0123456789", "subject": "temp", "subscribe": [f"/{topic}/**"]}
+    tokens.write_text(json.dumps({"tokens": [entry]}))
+    gw = gateway_factory([topic], {"authorization": {"plugin": "static-tokens", "options": {"file": str(tokens)}}})
+
+    async def body():
+        first = await connect_client(gw.ws_url, entry["token"])
+        await first.close()
+        tokens.write_text(json.dumps({"tokens": []}))
+        await asyncio.sleep(1.2)                       # the file is checked at most once a second
+        return first.welcome, await refused(gw.ws_url, entry["token"])
+
+    welcome, (error, code, _) = run_async(body(), 30)
+    assert welcome["subject"] == "temp"
+    assert error["code"] == "unauthorized" and code == 1008
+
+
+def test_requests_sent_before_authentication_ends_are_answered_in_order(gateway_factory, create_topic):
+    topic = create_topic()
+    gw = gateway_factory([topic], jwt_config())
+    token = make_jwt(claims(subscribe=[f"/{topic}/**"]))
+
+    async def body():
+        ws = await connect_raw(gw.ws_url, token)
+        for i in range(5):                             # sent at once, before the welcome
+            await ws.send(json.dumps({"type": "subscribe", "endpoint": f"/{topic}/k{i}", "id": i}))
+        texts = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(6)]
+        await ws.close()
+        return texts
+
+    texts = run_async(body(), 20)
+    assert texts[0]["type"] == "welcome"
+    assert [(t["type"], t["id"]) for t in texts[1:]] == [("subscribed", i) for i in range(5)]
