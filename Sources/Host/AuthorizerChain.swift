@@ -9,14 +9,26 @@ struct AuthorizerChain: Sendable {
     let authorizers: [(name: String, authorizer: any Authorizer)]
 
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
-        for (_, authorizer) in authorizers {
+        await decide(credentials).result
+    }
+
+    /// The answer, and which authorizer gave it (nil: none did).
+    func decide(_ credentials: Credentials) async -> (result: AuthenticationResult, by: Int?) {
+        for (index, (_, authorizer)) in authorizers.enumerated() {
             let result = await authorizer.authenticate(credentials)
-            if result != .abstain { return result }
+            if result != .abstain { return (result, index) }
         }
         if credentials.token == nil {
-            return .identified(Identity(subject: "anonymous", rights: .none, expiresAt: nil))
+            return (.identified(Identity(subject: "anonymous", rights: .none, expiresAt: nil)), nil)
         }
-        return .denied(reason: "no authorizer accepts this token")
+        return (.denied(reason: "no authorizer accepts this token"), nil)
+    }
+
+    /// Each authorizer's current revision (see `Authorizer.revision`).
+    func revisions() async -> [UInt64] {
+        var out: [UInt64] = []
+        for (_, authorizer) in authorizers { out.append(await authorizer.revision()) }
+        return out
     }
 
     /// The bearer token a connection presented at its upgrade: the

@@ -115,6 +115,14 @@ enum ClientProtocol {
         reply(type: "authenticated", fields: identityFields(identity), id: id)
     }
 
+    /// The connection's token expires soon: send a new one with `auth`.
+    static func tokenExpiring(expiresAt: Double) -> String {
+        reply(type: "token_expiring", fields: [
+            ("expires_at", String(Int64(expiresAt))),
+            ("message", jsonString("the token expires at \(Int64(expiresAt)); send a new one with {\"type\": \"auth\", \"token\": ...}")),
+        ], id: nil)
+    }
+
     /// A subscription the connection's new rights no longer allow was ended.
     static func revoked(endpoint: String, reason: String) -> String {
         reply(type: "unsubscribed", fields: [("endpoint", jsonString(endpoint)), ("reason", jsonString(reason))], id: nil)

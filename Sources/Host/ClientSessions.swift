@@ -14,10 +14,17 @@ import Synchronization
 /// before the loop subscribes it; a refusal is an error frame and the
 /// connection stays open.
 final class ClientSessions: @unchecked Sendable {
-    private struct Session {
+    struct Session {
         let info: ConnectionInfo
+        /// The credentials the identity came from (re-checked on revocation).
+        var credentials: Credentials
         /// Who the connection is; nil until the first authentication ends.
         var identity: Identity?
+        /// Which authorizer of the chain identified it (nil: none did).
+        var decidedBy: Int?
+        /// The expiry warning was sent / the expiry was applied.
+        var warned = false
+        var expired = false
         /// Requests that arrived before the identity, in order (nil once
         /// they have all been handled).
         var waiting: [[UInt8]]? = []
@@ -32,14 +39,18 @@ final class ClientSessions: @unchecked Sendable {
     static let maxWaitingRequests = 64
 
     private let mapper: any EndpointMapper
-    private let authorizers: AuthorizerChain
+    let authorizers: AuthorizerChain
     private let servedTopics: Set<String>
     private let maxSubscriptions: Int
-    private let sessions = Mutex<[cf_conn_id: Session]>([:])
+    let sessions = Mutex<[cf_conn_id: Session]>([:])
+    /// The authorizers' revisions last seen by `upkeep`.
+    let seenRevisions = Mutex<[UInt64]?>(nil)
+    let tokenExpiryWarningSeconds: Double
+    let closeOnTokenExpiry: Bool
     private let nextSubscription = Atomic<UInt64>(1)
     /// Set once before the loops start (pthread_create orders these writes
     /// before every callback).
-    nonisolated(unsafe) private var fanout: FanoutHandle?
+    nonisolated(unsafe) private(set) var fanout: FanoutHandle?
     nonisolated(unsafe) private var cached: CachedFanout?
     nonisolated(unsafe) private var replayer: SourceReplayer?
     /// Reads from the source one connection may have running at once, so
@@ -47,10 +58,12 @@ final class ClientSessions: @unchecked Sendable {
     static let maxReplaysPerConnection = 2
 
     init(mapper: any EndpointMapper, authorizers: AuthorizerChain, servedTopics: Set<String>,
-         maxSubscriptions: Int = 1000)
+         maxSubscriptions: Int = 1000, tokenExpiryWarningSeconds: Double = 30, closeOnTokenExpiry: Bool = false)
     {
         self.mapper = mapper
         self.authorizers = authorizers
+        self.tokenExpiryWarningSeconds = tokenExpiryWarningSeconds
+        self.closeOnTokenExpiry = closeOnTokenExpiry
         self.servedTopics = servedTopics
         self.maxSubscriptions = maxSubscriptions
     }
@@ -75,10 +88,12 @@ final class ClientSessions: @unchecked Sendable {
     }
 
     func opened(_ conn: cf_conn_id, info: ConnectionInfo) {
-        sessions.withLock { $0[conn] = Session(info: info) }
         let credentials = Credentials(token: AuthorizerChain.token(of: info), connection: info)
+        sessions.withLock { $0[conn] = Session(info: info, credentials: credentials) }
         Task { [self] in
-            authenticated(conn, await authorizers.authenticate(credentials))
+            let decision = await authorizers.decide(credentials)
+            sessions.withLock { $0[conn]?.decidedBy = decision.by }
+            authenticated(conn, decision.result)
         }
     }
 
@@ -125,22 +140,61 @@ final class ClientSessions: @unchecked Sendable {
     /// An in-band `auth` ended: the new identity replaces the old one, and
     /// subscriptions its rights no longer allow end. A refused token leaves
     /// the connection as it was.
-    private func reauthenticated(_ conn: cf_conn_id, _ result: AuthenticationResult, id: JSONValue?) {
+    private func reauthenticated(_ conn: cf_conn_id, _ result: AuthenticationResult, id: JSONValue?,
+                                 credentials: Credentials, by: Int?)
+    {
         guard let fanout else { return }
         guard case .identified(let identity) = result else {
             let reason = if case .denied(let why) = result { why } else { "no authorizer accepts this token" }
             fanout.sendText(conn, ClientProtocol.error(.unauthorized, reason, id: id))
             return
         }
+        replaceIdentity(conn, identity, credentials: credentials, by: by, reply: ClientProtocol.authenticated(identity: identity, id: id),
+                        why: "the new token's rights do not include subscribe on")
+    }
+
+    /// Gives a live connection a new identity: sends `reply` (if any), then
+    /// ends each subscription the new rights do not allow, saying `why`.
+    func replaceIdentity(_ conn: cf_conn_id, _ identity: Identity, credentials: Credentials, by: Int?, reply: String?,
+                         why: String)
+    {
+        guard let fanout else { return }
         sessions.withLock { table in
             guard var session = table[conn] else { return }
             session.identity = identity
-            fanout.sendText(conn, ClientProtocol.authenticated(identity: identity, id: id))
+            session.credentials = credentials
+            session.decidedBy = by
+            session.warned = false
+            session.expired = false
+            if let reply { fanout.sendText(conn, reply) }
             for endpoint in session.endpoints.keys.sorted() where !identity.rights.allows(.subscribe, endpoint) {
                 session.endpoints.removeValue(forKey: endpoint)
                 fanout.unsubscribe(conn, from: endpoint)
-                fanout.sendText(conn, ClientProtocol.revoked(
-                    endpoint: endpoint, reason: "the new token's rights do not include subscribe on \(endpoint)"))
+                fanout.sendText(conn, ClientProtocol.revoked(endpoint: endpoint, reason: "\(why) \(endpoint)"))
+            }
+            table[conn] = session
+        }
+    }
+
+    /// Ends every subscription of a connection whose credentials expired or
+    /// were revoked (`message` says which), or closes it when so configured.
+    func withdraw(_ conn: cf_conn_id, code: ClientProtocol.ErrorCode, message: String, closeReason: String) {
+        guard let fanout else { return }
+        fanout.sendText(conn, ClientProtocol.error(code, message, id: nil))
+        if closeOnTokenExpiry {
+            fanout.close(conn, code: UInt16(CF_CLOSE_POLICY_VIOLATION), reason: closeReason)
+            return
+        }
+        sessions.withLock { table in
+            guard var session = table[conn] else { return }
+            session.expired = true
+            if code == .unauthorized, let subject = session.identity?.subject {
+                session.identity = Identity(subject: subject, rights: .none, expiresAt: nil)
+            }
+            for endpoint in session.endpoints.keys.sorted() {
+                session.endpoints.removeValue(forKey: endpoint)
+                fanout.unsubscribe(conn, from: endpoint)
+                fanout.sendText(conn, ClientProtocol.revoked(endpoint: endpoint, reason: message))
             }
             table[conn] = session
         }
@@ -191,7 +245,8 @@ final class ClientSessions: @unchecked Sendable {
                 guard let info = sessions.withLock({ $0[conn]?.info }) else { return }
                 let credentials = Credentials(token: token, connection: info)
                 Task { [self] in
-                    reauthenticated(conn, await authorizers.authenticate(credentials), id: id)
+                    let decision = await authorizers.decide(credentials)
+                    reauthenticated(conn, decision.result, id: id, credentials: credentials, by: decision.by)
                 }
             }
         } catch {

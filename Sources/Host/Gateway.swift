@@ -11,14 +11,17 @@ struct Gateway {
     let server: FanoutServer
     let router: MessageRouter
     let cached: CachedFanout
+    let sessions: ClientSessions
     let replayer: SourceReplayer?
 
     init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         plugins = try PluginSet(configuration: configuration, registry: .builtin())
-        let sessions = ClientSessions(
-            mapper: plugins.mapper, authorizers: plugins.authorizers, servedTopics: Set(plugins.source.topics))
+        sessions = ClientSessions(
+            mapper: plugins.mapper, authorizers: plugins.authorizers, servedTopics: Set(plugins.source.topics),
+            tokenExpiryWarningSeconds: Double(configuration.tokenExpiryWarningSeconds),
+            closeOnTokenExpiry: configuration.closeOnTokenExpiry)
         let c = configuration
         server = try FanoutServer(
             settings: .init(
@@ -73,6 +76,7 @@ struct Gateway {
                     .init(service: FanoutService(server: server, logger: logger)),
                     .init(service: SourceService(source: plugins.source, sink: router, server: server)),
                     .init(service: CacheUpkeepService(cached: cached)),
+                    .init(service: SessionUpkeepService(sessions: sessions)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -144,6 +148,18 @@ struct CacheUpkeepService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(100))
             cached.tick()
+        }
+    }
+}
+
+/// Token expiry and revocation on live connections, once a second.
+struct SessionUpkeepService: Service {
+    let sessions: ClientSessions
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            await sessions.upkeep()
         }
     }
 }

@@ -35,6 +35,8 @@ struct GatewayConfiguration {
     var consoleEnabled = true
     var logLevel: Logger.Level = .info
     var recovery = RecoveryConfiguration()
+    var tokenExpiryWarningSeconds = 30
+    var closeOnTokenExpiry = false
     /// Tried in order (`AuthorizerChain`): one object, or an array of them.
     var authorization: [PluginChoice]
     var mapping: PluginChoice
@@ -121,6 +123,16 @@ struct GatewayConfiguration {
         logLevel = parsed
 
         recovery = try RecoveryConfiguration(section: root.section("recovery"))
+
+        let sessions = try root.section("sessions")
+        tokenExpiryWarningSeconds = try sessions.int("token_expiry_warning_seconds", default: 30, range: 0...86_400)
+        let onExpiry = try sessions.string("on_token_expiry", default: "end_subscriptions")
+        guard onExpiry == "end_subscriptions" || onExpiry == "close" else {
+            throw ConfigurationError(key: "sessions.on_token_expiry", value: "\"\(onExpiry)\"",
+                                     expected: "\"end_subscriptions\" or \"close\"")
+        }
+        closeOnTokenExpiry = onExpiry == "close"
+        try sessions.finish()
 
         if case .array(let items)? = root.raw("authorization") {
             guard !items.isEmpty else {

@@ -120,6 +120,7 @@ final class JWTAuthorizer: Authorizer {
     private let logger: any PluginLogger
     private let loaded = Mutex<Loaded?>(nil)
     private let lastCheck = Mutex<Date>(.distantPast)
+    private let reloads = Atomic<UInt64>(0)
 
     init(keys: [JWTKeySpec], jwksFile: String?, settings: JWTSettings, logger: any PluginLogger) {
         specs = keys
@@ -205,6 +206,7 @@ final class JWTAuthorizer: Authorizer {
             do {
                 let fresh = try await build()
                 loaded.withLock { $0 = fresh }
+                reloads.add(1, ordering: .relaxed)
                 logger.log(.info, "jwt: reloaded keys from \(jwksFile)")
             } catch {
                 logger.log(.error, "jwt: keeping the previous keys, cannot reload \(jwksFile): \(error)")
@@ -215,6 +217,12 @@ final class JWTAuthorizer: Authorizer {
 
     private static func modificationDate(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+
+    /// Moves on each time the JWKS file is re-read (a key may have been removed).
+    func revision() async -> UInt64 {
+        _ = await currentKeys()
+        return reloads.load(ordering: .relaxed)
     }
 
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {

@@ -42,6 +42,7 @@ final class StaticTokensAuthorizer: Authorizer {
     private let logger: any PluginLogger
     private let table = Mutex<Table>(Table(identities: [:], modified: nil))
     private let lastCheck = Mutex<Date>(.distantPast)
+    private let reloads = Atomic<UInt64>(0)
 
     init(file: String, logger: any PluginLogger) {
         self.file = file
@@ -59,11 +60,10 @@ final class StaticTokensAuthorizer: Authorizer {
         return .identified(identity)
     }
 
-    /// The identity a token has now (after a reload if the file changed), for
-    /// revoking live connections.
-    func current(_ token: String) -> Identity? {
+    /// Moves on each time the file is re-read, so live connections are checked again.
+    func revision() async -> UInt64 {
         reloadIfChanged()
-        return table.withLock { $0.identities[Data(SHA256.hash(data: Data(token.utf8)))] }
+        return reloads.load(ordering: .relaxed)
     }
 
     private func reloadIfChanged() {
@@ -101,6 +101,7 @@ final class StaticTokensAuthorizer: Authorizer {
             identities[Data(SHA256.hash(data: Data(token.utf8)))] = Identity(subject: subject, rights: rights, expiresAt: expiry)
         }
         table.withLock { $0 = Table(identities: identities, modified: modified) }
+        reloads.add(1, ordering: .relaxed)
     }
 
     private static func modificationDate(_ path: String) -> Date? {

@@ -255,3 +255,82 @@ def test_requests_sent_before_authentication_ends_are_answered_in_order(gateway_
     texts = run_async(body(), 20)
     assert texts[0]["type"] == "welcome"
     assert [(t["type"], t["id"]) for t in texts[1:]] == [("subscribed", i) for i in range(5)]
+
+
+def test_an_expiring_token_is_warned_then_its_subscriptions_end_until_a_refresh(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    gw = gateway_factory([topic], {**jwt_config(), "sessions": {"token_expiry_warning_seconds": 2}})
+    short = make_jwt(claims(sub="dave", subscribe=[f"/{topic}/**"], ttl=3.5))
+
+    async def body():
+        client = await connect_client(gw.ws_url, short)
+        await client.subscribe(f"/{topic}/a")
+        warning = await client.next_text(4)
+        expired = await client.next_text(4)
+        ended = await client.next_text(2)
+        refused = await client.request({"type": "subscribe", "endpoint": f"/{topic}/a"})
+        await asyncio.to_thread(producer.produce_one, topic, "a", b"while expired")
+        await client.drain(1.0)
+        fresh = await client.request({"type": "auth", "token": make_jwt(claims(sub="dave", subscribe=[f"/{topic}/**"]))})
+        await client.subscribe(f"/{topic}/a")
+        report = await asyncio.to_thread(producer.produce_one, topic, "a", b"after refresh")
+        await client.wait_deliveries(1, 10)
+        await client.close()
+        return warning, expired, ended, refused, fresh, client.deliveries, report
+
+    warning, expired, ended, refused, fresh, deliveries, report = run_async(body(), 40)
+    assert warning["type"] == "token_expiring" and warning["expires_at"] <= time.time() + 5
+    assert expired["type"] == "error" and expired["code"] == "token_expired" and "dave" in expired["message"]
+    assert ended["type"] == "unsubscribed" and ended["endpoint"] == f"/{topic}/a" and "expired" in ended["reason"]
+    assert refused["code"] == "token_expired"
+    assert fresh["type"] == "authenticated"
+    assert [(d.seq, d.payload) for d in deliveries] == [(report.offset, b"after refresh")]
+
+
+def test_an_expired_token_closes_the_connection_when_so_configured(gateway_factory, create_topic):
+    topic = create_topic()
+    gw = gateway_factory([topic], {**jwt_config(), "sessions": {"on_token_expiry": "close",
+                                                                 "token_expiry_warning_seconds": 0}})
+
+    async def body():
+        ws = await connect_raw(gw.ws_url, make_jwt(claims(ttl=1.5)))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        await ws.wait_closed()
+        return welcome, error, ws.close_code, ws.close_reason
+
+    welcome, error, code, reason = run_async(body(), 20)
+    assert welcome["type"] == "welcome"
+    assert error["code"] == "token_expired"
+    assert (code, reason) == (1008, "token expired")
+
+
+def test_revoking_a_static_token_ends_a_live_connections_subscriptions(gateway_factory, create_topic, producer,
+                                                                        tmp_path):
+    topic = create_topic()
+    tokens = tmp_path / "tokens.json"
+    keep = {"token": "kept-token-0123456789", "subject": "kept", "subscribe": [f"/{topic}/**"]}
+    drop = {"token": "dropped-token-0123456789", "subject": "dropped", "subscribe": [f"/{topic}/**"]}
+    tokens.write_text(json.dumps({"tokens": [keep, drop]}))
+    gw = gateway_factory([topic], {"authorization": {"plugin": "static-tokens", "options": {"file": str(tokens)}}})
+
+    async def body():
+        kept = await connect_client(gw.ws_url, keep["token"], name="kept")
+        dropped = await connect_client(gw.ws_url, drop["token"], name="dropped")
+        for c in (kept, dropped):
+            await c.subscribe(f"/{topic}/news")
+        tokens.write_text(json.dumps({"tokens": [keep]}))
+        error = await dropped.next_text(5)
+        ended = await dropped.next_text(2)
+        report = await asyncio.to_thread(producer.produce_one, topic, "news", b"after revocation")
+        await kept.wait_deliveries(1, 10)
+        await dropped.drain(1.0)
+        await kept.close()
+        await dropped.close()
+        return error, ended, kept.deliveries, dropped.deliveries, report
+
+    error, ended, kept, dropped, report = run_async(body(), 30)
+    assert error["code"] == "unauthorized" and "revoked" in error["message"]
+    assert ended["type"] == "unsubscribed" and "revoked" in ended["reason"]
+    assert [(d.seq, d.payload) for d in kept] == [(report.offset, b"after revocation")]
+    assert dropped == []

@@ -112,6 +112,16 @@ public enum AuthenticationResult: Sendable, Equatable {
 /// thread-safe.
 public protocol Authorizer: Sendable {
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult
+    /// Changes whenever credentials accepted before may no longer be valid
+    /// (a tokens file or key set changed): the host then checks every live
+    /// connection this authorizer identified again, so a revocation takes
+    /// effect without a reconnect. Asked about once a second.
+    func revision() async -> UInt64
+}
+
+extension Authorizer {
+    /// Credentials that stay valid until they expire.
+    public func revision() async -> UInt64 { 0 }
 }
 
 /// Builds an authorizer from its configuration section; registered by name.
