@@ -12,6 +12,8 @@ enum ClientProtocol {
         case unsubscribe(endpoint: String, id: JSONValue?)
         /// New credentials for this connection (a token refresh).
         case auth(token: String, id: JSONValue?)
+        /// A record to produce to the endpoint's topic and key.
+        case publish(endpoint: String, payload: [UInt8], id: JSONValue?)
     }
 
     /// Error codes of error frames; stable strings clients can switch on.
@@ -29,6 +31,7 @@ enum ClientProtocol {
         case unauthorized = "unauthorized"
         case tokenExpired = "token_expired"
         case tooManyRequests = "too_many_requests"
+        case publishFailed = "publish_failed"
     }
 
     struct RequestError: Error, Equatable {
@@ -58,6 +61,22 @@ enum ClientProtocol {
             throw RequestError(code: .badRequest, message: "a request needs a \"type\" string", id: id)
         }
         switch type {
+        case "publish":
+            guard case .string(let endpoint)? = fields["endpoint"] else {
+                throw RequestError(code: .badRequest, message: "publish needs an \"endpoint\" string", id: id)
+            }
+            switch (fields["payload"], fields["payload_base64"]) {
+            case (.string(let text)?, nil):
+                return .publish(endpoint: endpoint, payload: Array(text.utf8), id: id)
+            case (nil, .string(let encoded)?):
+                guard let data = Data(base64Encoded: encoded) else {
+                    throw RequestError(code: .badRequest, message: "\"payload_base64\" is not valid base64", id: id)
+                }
+                return .publish(endpoint: endpoint, payload: [UInt8](data), id: id)
+            default:
+                throw RequestError(
+                    code: .badRequest, message: "publish needs exactly one of \"payload\" (a string) or \"payload_base64\"", id: id)
+            }
         case "auth":
             guard case .string(let token)? = fields["token"], !token.isEmpty else {
                 throw RequestError(code: .badRequest, message: "auth needs a non-empty \"token\" string", id: id)
@@ -71,7 +90,7 @@ enum ClientProtocol {
             return .subscribe(endpoint: endpoint, id: id, options: try subscribeOptions(fields, id: id))
         default:
             throw RequestError(
-                code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe, unsubscribe or auth",
+                code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe, unsubscribe, publish or auth",
                 id: id)
         }
     }
@@ -113,6 +132,13 @@ enum ClientProtocol {
     /// The answer to an `auth` request that was accepted.
     static func authenticated(identity: Identity, id: JSONValue?) -> String {
         reply(type: "authenticated", fields: identityFields(identity), id: id)
+    }
+
+    /// A publish was acknowledged by Kafka: where the record landed.
+    static func published(endpoint: String, partition: Int32, offset: Int64, id: JSONValue?) -> String {
+        reply(type: "published", fields: [
+            ("endpoint", jsonString(endpoint)), ("partition", String(partition)), ("offset", String(offset)),
+        ], id: id)
     }
 
     /// The connection's token expires soon: send a new one with `auth`.

@@ -53,6 +53,9 @@ final class ClientSessions: @unchecked Sendable {
     nonisolated(unsafe) private(set) var fanout: FanoutHandle?
     nonisolated(unsafe) private var cached: CachedFanout?
     nonisolated(unsafe) private var replayer: SourceReplayer?
+    nonisolated(unsafe) private var publisher: (any PublishingSource)?
+    /// Whether published records carry the publisher's subject and address as Kafka headers.
+    nonisolated(unsafe) private var publishHeaders = true
     /// Reads from the source one connection may have running at once, so
     /// one client cannot fill the node's replay queue.
     static let maxReplaysPerConnection = 2
@@ -69,6 +72,12 @@ final class ClientSessions: @unchecked Sendable {
     }
 
     func attach(_ handle: FanoutHandle) { fanout = handle }
+
+    /// Where client publishes go (none: publishing is refused); before the loops start.
+    func attach(publisher: (any PublishingSource)?, headers: Bool) {
+        self.publisher = publisher
+        publishHeaders = headers
+    }
 
     /// Connects the cache (and the source's replays, when it has them);
     /// before the loops start.
@@ -241,6 +250,8 @@ final class ClientSessions: @unchecked Sendable {
                 }
             case .unsubscribe(let endpoint, let id):
                 fanout.sendText(conn, unsubscribe(conn, endpoint: endpoint, id: id, fanout: fanout))
+            case .publish(let endpoint, let payload, let id):
+                publish(conn, endpoint: endpoint, payload: payload, id: id, fanout: fanout)
             case .auth(let token, let id):
                 guard let info = sessions.withLock({ $0[conn]?.info }) else { return }
                 let credentials = Credentials(token: token, connection: info)
@@ -251,6 +262,46 @@ final class ClientSessions: @unchecked Sendable {
             }
         } catch {
             fanout.sendText(conn, ClientProtocol.error(error.code, error.message, id: error.id))
+        }
+    }
+
+    /// Validates, authorizes and produces a client's record; the reply comes
+    /// when Kafka acknowledges it (or refuses).
+    private func publish(_ conn: cf_conn_id, endpoint: String, payload: [UInt8], id: JSONValue?, fanout: FanoutHandle) {
+        guard let publisher else {
+            return fanout.sendText(conn, ClientProtocol.error(
+                .unsupported, "this gateway's source does not take publishes", endpoint: endpoint, id: id))
+        }
+        let address: KafkaAddress
+        do {
+            address = try mapper.address(of: endpoint)
+        } catch {
+            return fanout.sendText(conn, ClientProtocol.error(.invalidEndpoint, error.reason, endpoint: endpoint, id: id))
+        }
+        guard servedTopics.contains(address.topic) else {
+            return fanout.sendText(conn, ClientProtocol.error(
+                .unknownTopic, "topic '\(address.topic)' is not served by this gateway", endpoint: endpoint, id: id))
+        }
+        var key = address.key
+        let canonical = key.withUTF8 { mapper.endpoint(topic: address.topic, key: UnsafeRawBufferPointer($0)) } ?? endpoint
+        guard let session = sessions.withLock({ $0[conn] }), let identity = session.identity else { return }
+        if let refusal = Self.refusal(of: .publish, to: canonical, by: identity) {
+            return fanout.sendText(conn, ClientProtocol.error(refusal.code, refusal.message, endpoint: endpoint, id: id))
+        }
+        let headers = publishHeaders
+            ? [PublishHeader(name: "streamgate-subject", value: Array(identity.subject.utf8)),
+               PublishHeader(name: "streamgate-client", value: Array(session.info.remoteAddress.utf8))]
+            : []
+        publisher.publish(PublishRequest(topic: address.topic, key: Array(address.key.utf8), value: payload, headers: headers)) {
+            result in
+            switch result {
+            case .success(let receipt):
+                fanout.sendText(conn, ClientProtocol.published(
+                    endpoint: canonical, partition: receipt.partition, offset: receipt.offset, id: id))
+            case .failure(let error):
+                fanout.sendText(conn, ClientProtocol.error(
+                    .publishFailed, "Kafka did not take the record: \(error.reason)", endpoint: canonical, id: id))
+            }
         }
     }
 

@@ -43,6 +43,7 @@ struct Gateway {
             replayer = nil
         }
         sessions.attach(cached: cached, replayer: replayer)
+        sessions.attach(publisher: plugins.source as? any PublishingSource, headers: configuration.publishHeaders)
         router = MessageRouter(
             mapper: plugins.mapper, fanout: cached, readiness: server.handle, logger: Logger(label: "streamgate.router"))
         if let ticking = plugins.source as? any TickingSource {
@@ -82,6 +83,7 @@ struct Gateway {
                 logger: logger))
         try await group.run()
         replayer?.stop()
+        (plugins.source as? any PublishingSource)?.finishPublishing()
         let stats = server.stats()
         let cache = cached.cacheTotals()
         logger.info(

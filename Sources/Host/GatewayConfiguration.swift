@@ -37,6 +37,7 @@ struct GatewayConfiguration {
     var recovery = RecoveryConfiguration()
     var tokenExpiryWarningSeconds = 30
     var closeOnTokenExpiry = false
+    var publishHeaders = true
     /// Tried in order (`AuthorizerChain`): one object, or an array of them.
     var authorization: [PluginChoice]
     var mapping: PluginChoice
@@ -133,6 +134,10 @@ struct GatewayConfiguration {
         }
         closeOnTokenExpiry = onExpiry == "close"
         try sessions.finish()
+
+        let publish = try root.section("publish")
+        publishHeaders = try publish.bool("headers", default: true)
+        try publish.finish()
 
         if case .array(let items)? = root.raw("authorization") {
             guard !items.isEmpty else {

@@ -15,11 +15,11 @@ enum KafkaClientConfiguration {
     ]
 
     /// Returns a new `rd_kafka_conf_t` (owned by the caller) with every property set.
-    static func make(brokers: String, properties: [String: String], keyPrefix: String) throws(ConfigurationError)
-        -> OpaquePointer
+    static func make(brokers: String, properties: [String: String], keyPrefix: String,
+                     base: [String: String] = consumerDefaults) throws(ConfigurationError) -> OpaquePointer
     {
         let conf = rd_kafka_conf_new()!
-        var all = consumerDefaults
+        var all = base
         all["bootstrap.servers"] = brokers
         for (name, value) in properties { all[name] = value }
         var errstr = [CChar](repeating: 0, count: 512)

@@ -46,6 +46,7 @@ public struct KafkaSource: SignallingSource {
     let logger: any PluginLogger
     let keyPrefix: String
     private let signalling = KafkaSignalling()
+    private let publisher: KafkaPublisher
 
     init(brokers: String, topics: [String], properties: [String: String], startAtEarliest: Bool,
          logger: any PluginLogger, keyPrefix: String)
@@ -56,6 +57,7 @@ public struct KafkaSource: SignallingSource {
         self.startAtEarliest = startAtEarliest
         self.logger = logger
         self.keyPrefix = keyPrefix
+        publisher = KafkaPublisher(brokers: brokers, properties: properties, keyPrefix: keyPrefix)
     }
 
     public func prepareSignalling(sink: any MessageSink) async throws -> Int32? {
@@ -103,6 +105,17 @@ public struct KafkaSource: SignallingSource {
             consumer.run(topics: topics, fromEarliest: startAtEarliest, sink: sink, stop: stop, brokers: brokers)
         }
     }
+}
+
+/// Client publishes are produced by the source's own producer.
+extension KafkaSource: PublishingSource {
+    public func publish(_ request: PublishRequest,
+                        completion: @escaping @Sendable (Result<PublishReceipt, PublishError>) -> Void)
+    {
+        publisher.publish(request, completion: completion)
+    }
+
+    public func finishPublishing() { publisher.finish() }
 }
 
 struct KafkaSourceError: Error, CustomStringConvertible {

@@ -334,3 +334,81 @@ def test_revoking_a_static_token_ends_a_live_connections_subscriptions(gateway_f
     assert ended["type"] == "unsubscribed" and "revoked" in ended["reason"]
     assert [(d.seq, d.payload) for d in kept] == [(report.offset, b"after revocation")]
     assert dropped == []
+
+
+# ---------------------------------------------------------------- publish --
+
+def test_a_client_publishes_into_kafka_where_its_token_allows(gateway_factory, create_topic, broker):
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = create_topic(partitions=2)
+    gw = gateway_factory([topic], jwt_config())
+    writer = make_jwt(claims(sub="writer", subscribe=[f"/{topic}/**"], publish=[f"/{topic}/chat/*"]))
+
+    async def body():
+        listener = await connect_client(gw.ws_url, writer, name="listener")
+        await listener.subscribe(f"/{topic}/chat/room1")
+        client = await connect_client(gw.ws_url, writer, name="writer")
+        acks = []
+        for i in range(5):                                     # in order, acknowledged in order
+            await client.ws.send(json.dumps({"type": "publish", "endpoint": f"/{topic}/chat/room1",
+                                             "payload": f"hello {i}", "id": i}))
+        while len(acks) < 5:
+            acks.append(await client.next_text(10))
+        binary = await client.request({"type": "publish", "endpoint": f"/{topic}/chat/room1",
+                                       "payload_base64": base64.b64encode(b"\x00\xff raw").decode(), "id": "b"})
+        denied = await client.request({"type": "publish", "endpoint": f"/{topic}/news/x", "payload": "no", "id": "d"})
+        await listener.wait_deliveries(6, 10)
+        await client.close()
+        await listener.close()
+        return acks, binary, denied, listener.deliveries
+
+    acks, binary, denied, deliveries = run_async(body(), 40)
+    assert [a["type"] for a in acks] == ["published"] * 5 and [a["id"] for a in acks] == list(range(5))
+    assert len({a["partition"] for a in acks}) == 1
+    offsets = [a["offset"] for a in acks]
+    assert offsets == sorted(offsets) and len(set(offsets)) == 5
+    assert binary["type"] == "published" and binary["offset"] > offsets[-1]
+    assert denied["code"] == "forbidden" and "publish" in denied["message"]
+    # Subscribers of the endpoint receive the records, seq = the acknowledged offset.
+    assert [(d.seq, d.payload) for d in deliveries] == (
+        [(a["offset"], f"hello {i}".encode()) for i, a in enumerate(acks)] + [(binary["offset"], b"\x00\xff raw")])
+    # An independent consumer finds them in Kafka, with the publisher's headers.
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "verify", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, acks[0]["partition"], acks[0]["offset"])])
+    records = []
+    deadline = time.monotonic() + 15
+    while len(records) < 6 and time.monotonic() < deadline:
+        m = consumer.poll(0.5)
+        if m is not None and not m.error():
+            records.append(m)
+    consumer.close()
+    assert [(m.key(), m.value(), m.offset()) for m in records] == (
+        [(b"chat/room1", f"hello {i}".encode(), a["offset"]) for i, a in enumerate(acks)]
+        + [(b"chat/room1", b"\x00\xff raw", binary["offset"])])
+    headers = dict(records[0].headers())
+    assert headers["streamgate-subject"] == b"writer" and headers["streamgate-client"].startswith(b"127.0.0.1:")
+
+
+def test_bad_publishes_get_clear_errors(gateway_factory, create_topic):
+    topic = create_topic()
+    gw = gateway_factory([topic])                              # allow-all
+    cases = [
+        ({"endpoint": f"/{topic}/k"}, "bad_request"),
+        ({"endpoint": f"/{topic}/k", "payload": "a", "payload_base64": "YQ=="}, "bad_request"),
+        ({"endpoint": f"/{topic}/k", "payload_base64": "%%%"}, "bad_request"),
+        ({"endpoint": "/no-such-topic-here/k", "payload": "a"}, "unknown_topic"),
+        ({"endpoint": "nope", "payload": "a"}, "invalid_endpoint"),
+    ]
+
+    async def body():
+        client = await connect_client(gw.ws_url)
+        replies = [await client.request({"type": "publish", "id": i, **fields}) for i, (fields, _) in enumerate(cases)]
+        ok = await client.request({"type": "publish", "endpoint": f"/{topic}/k", "payload": "fine", "id": "ok"})
+        await client.close()
+        return replies, ok
+
+    replies, ok = run_async(body(), 30)
+    for (fields, code), reply in zip(cases, replies):
+        assert reply["type"] == "error" and reply["code"] == code, (fields, reply)
+    assert ok["type"] == "published"

@@ -213,7 +213,7 @@ def test_subscribe_replies_and_errors(gateway_factory, create_topic, producer):
         await expect_error({"type": "subscribe", "id": 7}, "bad_request", id=7)
         await expect_error({"type": "subscribe", "endpoint": 5, "id": 8}, "bad_request", id=8)
         await expect_error({"endpoint": f"/{topic}/x", "id": 9}, "bad_request", id=9)
-        await expect_error({"type": "publish", "endpoint": f"/{topic}/x", "id": "p"}, "unknown_type", id="p")
+        await expect_error({"type": "retract", "endpoint": f"/{topic}/x", "id": "p"}, "unknown_type", id="p")
         for i, bad in enumerate(["nope", "/scores", f"/{topic}", f"/{topic}/", "/bad topic/x", "", "//x"]):
             await expect_error({"type": "subscribe", "endpoint": bad, "id": 100 + i}, "invalid_endpoint",
                                endpoint=bad, id=100 + i)

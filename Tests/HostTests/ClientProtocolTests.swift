@@ -92,10 +92,10 @@ struct ClientProtocolTests {
     }
 
     @Test func unknownType() throws {
-        let e = try #require(requestError(#"{"type":"publish","endpoint":"/t/k","id":"p"}"#))
+        let e = try #require(requestError(#"{"type":"retract","endpoint":"/t/k","id":"p"}"#))
         #expect(e.code == .unknownType)
         #expect(e.code.rawValue == "unknown_type")
-        #expect(e.message.contains("\"publish\""))
+        #expect(e.message.contains("\"retract\""))
         #expect(e.id == .string("p"))
     }
 

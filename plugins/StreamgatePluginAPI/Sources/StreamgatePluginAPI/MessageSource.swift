@@ -160,3 +160,59 @@ public struct ReplayError: Error, Sendable, Equatable, CustomStringConvertible {
 public protocol ReplayableSource: MessageSource {
     func replay(_ request: ReplayRequest, timeoutMs: Int, reader: any ReplayReader) throws(ReplayError) -> ReplayOutcome
 }
+
+/// A record a client publishes, to be produced to the source's log.
+public struct PublishRequest: Sendable {
+    public let topic: String
+    public let key: [UInt8]
+    public let value: [UInt8]
+    /// Kafka record headers (e.g. the publisher's token subject).
+    public let headers: [PublishHeader]
+
+    public init(topic: String, key: [UInt8], value: [UInt8], headers: [PublishHeader]) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
+public struct PublishHeader: Sendable, Equatable {
+    public let name: String
+    public let value: [UInt8]
+
+    public init(name: String, value: [UInt8]) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// Where a published record landed: what subscribers will see as its seq.
+public struct PublishReceipt: Sendable, Equatable {
+    public let partition: Int32
+    public let offset: Int64
+
+    public init(partition: Int32, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// Why a record was not produced; shown to the client.
+public struct PublishError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let reason: String
+
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}
+
+/// A source clients can publish into (Kafka can; a generator cannot).
+public protocol PublishingSource: MessageSource {
+    /// Produces the record; `completion` is called exactly once, on any
+    /// thread. Records of one key published in order land in that order.
+    func publish(_ request: PublishRequest, completion: @escaping @Sendable (Result<PublishReceipt, PublishError>) -> Void)
+    /// Waits (briefly) for records still in flight, then releases the
+    /// producer; later publishes fail.
+    func finishPublishing()
+}
