@@ -167,7 +167,9 @@ def start_streamgate(workdir: Path, source: dict, name: str = "streamgate", loop
     port = free_port()
     config = {"listen": {"host": "127.0.0.1", "port": port}, "event_loops": loops, "log_level": "warning",
               "io_uring": io_uring,
-              "websocket": {"max_output_bytes": 16 << 20}, "console": {"enabled": False}, "source": source}
+              "websocket": {"max_output_bytes": 16 << 20}, "console": {"enabled": False}, "source": source,
+              # One client process holds up to 18,000 connections from one address.
+              "limits": {"max_connections_per_address": 0}}
     path = workdir / f"{name}-{port}.json"
     path.write_text(json.dumps(config))
     log_path = workdir / f"{name}-{port}.log"

@@ -108,6 +108,7 @@ void conn_destroy(cf_conn *c, uint16_t code) {
     free(c->message);
     c->message = NULL;
     conn_set_deadline(c, 0);
+    limits_release(loop->server, c);
     close(c->fd);
     loop->conns[c->fd] = NULL;
     loop->conn_count--;
@@ -340,11 +341,14 @@ void conn_on_timeout(cf_conn *c) {
 static const char *status_text(int status) {
     switch (status) {
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     default: return "Error";
     }
 }
@@ -439,6 +443,23 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
     } else {
         respond_error(c, 404, "no WebSocket endpoint at this path");
         return;
+    }
+    if (!limits_origin_allowed(s, req.origin)) {
+        STAT_ADD(c->loop, origins_refused, 1);
+        respond_error(c, 403, "this Origin may not connect (limits.allowed_origins)");
+        return;
+    }
+    switch (limits_admit(s, c)) {
+    case LIMIT_TOTAL:
+        STAT_ADD(c->loop, connections_limited, 1);
+        respond_error(c, 503, "the gateway holds its maximum number of connections (limits.max_connections)");
+        return;
+    case LIMIT_ADDRESS:
+        STAT_ADD(c->loop, connections_limited, 1);
+        respond_error(c, 429, "too many connections from this address (limits.max_connections_per_address)");
+        return;
+    case LIMIT_OK:
+        break;
     }
     char accept[29];
     cf_ws_accept_key(req.key, strlen(req.key), accept);

@@ -56,6 +56,8 @@ typedef struct loop_cmd {
 
 typedef struct cf_conn cf_conn;
 typedef struct endpoint endpoint;
+typedef struct address_count address_count;
+typedef struct cf_limits cf_limits;
 
 /* One (connection, endpoint) pair, indexed from both sides for O(1) removal. */
 typedef struct subscription {
@@ -138,6 +140,8 @@ struct cf_conn {
     out_queue out;
     subscription **subs;
     uint32_t sub_count, sub_capacity;
+    bool admitted;              /* counted by the connection limits (limits.c) */
+    address_count *address;     /* its source address's counter, NULL if none */
 };
 
 /* ---------------------------------------------------------------- loop -- */
@@ -147,7 +151,7 @@ struct io_uring;
 typedef struct loop_stats {
     uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
-    uint64_t write_calls;
+    uint64_t write_calls, connections_limited, origins_refused;
 } loop_stats;
 
 /* Single-writer counters read by other threads: relaxed atomic store, no lock. */
@@ -216,7 +220,18 @@ struct cf_server {
     void *tick_context;
     uint64_t tick_interval_ns;
     int ready;               /* atomic: what GET /readyz answers */
+    cf_limits *limits;       /* connection counts (limits.c) */
+    char *allowed_origins;   /* owned copy, newline-separated; NULL = any */
 };
+
+/* limits.c — connection limits, checked at each upgrade. */
+typedef enum { LIMIT_OK, LIMIT_TOTAL, LIMIT_ADDRESS } limit_verdict;
+cf_limits *limits_create(void);
+void limits_destroy(cf_limits *l);
+/* Counts the connection in, or says which limit it would pass. */
+limit_verdict limits_admit(cf_server *s, cf_conn *c);
+void limits_release(cf_server *s, cf_conn *c);
+bool limits_origin_allowed(const cf_server *s, const char *origin);
 
 int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size);
 int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size);

@@ -60,6 +60,14 @@ cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *
     s->config.host = s->host;
     s->config.stream_path = s->stream_path;
     s->config.echo_path = s->echo_path;
+    s->allowed_origins = config->allowed_origins && *config->allowed_origins ? strdup(config->allowed_origins) : NULL;
+    s->config.allowed_origins = s->allowed_origins;
+    s->limits = limits_create();
+    if (!s->limits) {
+        snprintf(errstr, errstr_size, "out of memory");
+        cf_server_destroy(s);
+        return NULL;
+    }
     if (callbacks) s->callbacks = *callbacks;
     s->loop_count = config->loop_count > 0 ? config->loop_count : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->loop_count < 1) s->loop_count = 1;
@@ -173,6 +181,8 @@ void cf_server_destroy(cf_server *s) {
     free(s->host);
     free(s->stream_path);
     free(s->echo_path);
+    free(s->allowed_origins);
+    limits_destroy(s->limits);
     free(s);
 }
 
@@ -183,7 +193,8 @@ void cf_server_get_stats(const cf_server *s, cf_stats *out) {
 #define SUM(f) out->f += __atomic_load_n(&l->f, __ATOMIC_RELAXED)
         SUM(connections_accepted); SUM(connections_open); SUM(handshakes_rejected);
         SUM(protocol_errors); SUM(slow_consumer_closes); SUM(messages_published);
-        SUM(messages_delivered); SUM(bytes_written); SUM(write_calls);
+        SUM(messages_delivered); SUM(bytes_written); SUM(write_calls); SUM(connections_limited);
+        SUM(origins_refused);
 #undef SUM
     }
 }

@@ -32,6 +32,7 @@ enum ClientProtocol {
         case tokenExpired = "token_expired"
         case tooManyRequests = "too_many_requests"
         case publishFailed = "publish_failed"
+        case rateLimited = "rate_limited"
     }
 
     struct RequestError: Error, Equatable {

@@ -25,6 +25,9 @@ final class ClientSessions: @unchecked Sendable {
         /// The expiry warning was sent / the expiry was applied.
         var warned = false
         var expired = false
+        /// Publish token bucket: tokens left, and when they were counted.
+        var publishTokens = Double.infinity
+        var publishCountedAt = 0.0
         /// Requests that arrived before the identity, in order (nil once
         /// they have all been handled).
         var waiting: [[UInt8]]? = []
@@ -56,6 +59,11 @@ final class ClientSessions: @unchecked Sendable {
     nonisolated(unsafe) private var publisher: (any PublishingSource)?
     /// Whether published records carry the publisher's subject and address as Kafka headers.
     nonisolated(unsafe) private var publishHeaders = true
+    nonisolated(unsafe) private var publishRate = 100.0
+    nonisolated(unsafe) private var publishBurst = 200.0
+    private let rateLimited = Atomic<UInt64>(0)
+    /// Publishes refused for going over `limits.publish_rate_per_second`.
+    var rateLimitedPublishes: UInt64 { rateLimited.load(ordering: .relaxed) }
     /// Reads from the source one connection may have running at once, so
     /// one client cannot fill the node's replay queue.
     static let maxReplaysPerConnection = 2
@@ -74,9 +82,32 @@ final class ClientSessions: @unchecked Sendable {
     func attach(_ handle: FanoutHandle) { fanout = handle }
 
     /// Where client publishes go (none: publishing is refused); before the loops start.
-    func attach(publisher: (any PublishingSource)?, headers: Bool) {
+    func attach(publisher: (any PublishingSource)?, headers: Bool, ratePerSecond: Int = 100, burst: Int = 200) {
         self.publisher = publisher
         publishHeaders = headers
+        publishRate = Double(ratePerSecond)
+        publishBurst = Double(burst)
+    }
+
+    /// Takes one publish from the connection's bucket (refilled at
+    /// `publishRate`, holding at most `publishBurst`); false when empty.
+    private func takePublishToken(_ conn: cf_conn_id) -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let seconds = Double(now) / 1e9
+        return sessions.withLock { table -> Bool in
+            guard var session = table[conn] else { return false }
+            let refill = session.publishTokens == .infinity ? publishBurst
+                : min(publishBurst, session.publishTokens + (seconds - session.publishCountedAt) * publishRate)
+            session.publishCountedAt = seconds
+            guard refill >= 1 else {
+                session.publishTokens = refill
+                table[conn] = session
+                return false
+            }
+            session.publishTokens = refill - 1
+            table[conn] = session
+            return true
+        }
     }
 
     /// Connects the cache (and the source's replays, when it has them);
@@ -287,6 +318,12 @@ final class ClientSessions: @unchecked Sendable {
         guard let session = sessions.withLock({ $0[conn] }), let identity = session.identity else { return }
         if let refusal = Self.refusal(of: .publish, to: canonical, by: identity) {
             return fanout.sendText(conn, ClientProtocol.error(refusal.code, refusal.message, endpoint: endpoint, id: id))
+        }
+        guard takePublishToken(conn) else {
+            rateLimited.add(1, ordering: .relaxed)
+            return fanout.sendText(conn, ClientProtocol.error(
+                .rateLimited, "more than \(Int(publishRate)) publishes per second (burst \(Int(publishBurst))): slow down",
+                endpoint: endpoint, id: id))
         }
         let headers = publishHeaders
             ? [PublishHeader(name: "streamgate-subject", value: Array(identity.subject.utf8)),

@@ -29,6 +29,9 @@ final class FanoutServer: @unchecked Sendable {
         var maxHeaderBytes: Int
         var handshakeTimeoutMs: Int
         var closeTimeoutMs: Int
+        var maxConnections = 0
+        var maxConnectionsPerAddress = 0
+        var allowedOrigins: [String] = []
     }
 
     init(settings: Settings, sessions: ClientSessions) throws {
@@ -36,9 +39,10 @@ final class FanoutServer: @unchecked Sendable {
         var config = cf_server_config()
         cf_server_config_init(&config)
         var errstr = [CChar](repeating: 0, count: 512)
+        let origins = settings.allowedOrigins.isEmpty ? nil : settings.allowedOrigins.joined(separator: "\n")
         let created: OpaquePointer? = settings.host.withCString { host in
             settings.streamPath.withCString { streamPath in
-                withOptionalCString(settings.echoPath) { echoPath in
+                withOptionalCString(settings.echoPath) { echoPath in withOptionalCString(origins) { origins in
                     config.host = host
                     config.port = UInt16(settings.port)
                     config.loop_count = Int32(settings.eventLoops)
@@ -51,9 +55,12 @@ final class FanoutServer: @unchecked Sendable {
                     config.max_header_bytes = settings.maxHeaderBytes
                     config.handshake_timeout_ms = UInt32(settings.handshakeTimeoutMs)
                     config.close_timeout_ms = UInt32(settings.closeTimeoutMs)
+                    config.max_connections = UInt32(settings.maxConnections)
+                    config.max_connections_per_address = UInt32(settings.maxConnectionsPerAddress)
+                    config.allowed_origins = origins
                     var callbacks = Self.callbacks(context: box.toOpaque())
                     return cf_server_create(&config, &callbacks, &errstr, errstr.count)
-                }
+                } }
             }
         }
         guard let created else {

@@ -20,6 +20,7 @@ struct Gateway {
         plugins = try PluginSet(configuration: configuration, registry: .builtin())
         sessions = ClientSessions(
             mapper: plugins.mapper, authorizers: plugins.authorizers, servedTopics: Set(plugins.source.topics),
+            maxSubscriptions: configuration.maxSubscriptionsPerConnection,
             tokenExpiryWarningSeconds: Double(configuration.tokenExpiryWarningSeconds),
             closeOnTokenExpiry: configuration.closeOnTokenExpiry)
         let c = configuration
@@ -28,7 +29,9 @@ struct Gateway {
                 host: c.host, port: c.port, eventLoops: c.eventLoops, ioUring: c.ioUring, streamPath: c.streamPath, echoPath: c.echoPath,
                 maxMessageBytes: c.maxMessageBytes, echoMaxMessageBytes: c.echoMaxMessageBytes,
                 maxOutputBytes: c.maxOutputBytes, maxHeaderBytes: c.maxHeaderBytes,
-                handshakeTimeoutMs: c.handshakeTimeoutMs, closeTimeoutMs: c.closeTimeoutMs),
+                handshakeTimeoutMs: c.handshakeTimeoutMs, closeTimeoutMs: c.closeTimeoutMs,
+                maxConnections: c.maxConnections, maxConnectionsPerAddress: c.maxConnectionsPerAddress,
+                allowedOrigins: c.allowedOrigins),
             sessions: sessions)
         if c.consoleEnabled {
             try server.addStaticPage(
@@ -43,7 +46,8 @@ struct Gateway {
             replayer = nil
         }
         sessions.attach(cached: cached, replayer: replayer)
-        sessions.attach(publisher: plugins.source as? any PublishingSource, headers: configuration.publishHeaders)
+        sessions.attach(publisher: plugins.source as? any PublishingSource, headers: configuration.publishHeaders,
+                        ratePerSecond: c.publishRatePerSecond, burst: c.publishBurst)
         router = MessageRouter(
             mapper: plugins.mapper, fanout: cached, readiness: server.handle, logger: Logger(label: "streamgate.router"))
         if let ticking = plugins.source as? any TickingSource {
@@ -92,6 +96,8 @@ struct Gateway {
                 "records_routed": "\(router.routedCount)", "records_unroutable": "\(router.unroutableCount)",
                 "messages_delivered": "\(stats.messages_delivered)", "connections_accepted": "\(stats.connections_accepted)",
                 "slow_consumer_closes": "\(stats.slow_consumer_closes)", "protocol_errors": "\(stats.protocol_errors)",
+                "connections_limited": "\(stats.connections_limited)", "origins_refused": "\(stats.origins_refused)",
+                "publishes_rate_limited": "\(sessions.rateLimitedPublishes)",
                 "cache_messages": "\(cache.messages)", "cache_bytes": "\(cache.bytes)",
             ])
     }

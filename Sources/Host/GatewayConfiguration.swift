@@ -38,6 +38,12 @@ struct GatewayConfiguration {
     var tokenExpiryWarningSeconds = 30
     var closeOnTokenExpiry = false
     var publishHeaders = true
+    var maxConnections = 100_000
+    var maxConnectionsPerAddress = 10_000
+    var allowedOrigins: [String] = []
+    var maxSubscriptionsPerConnection = 1_000
+    var publishRatePerSecond = 100
+    var publishBurst = 200
     /// Tried in order (`AuthorizerChain`): one object, or an array of them.
     var authorization: [PluginChoice]
     var mapping: PluginChoice
@@ -134,6 +140,21 @@ struct GatewayConfiguration {
         }
         closeOnTokenExpiry = onExpiry == "close"
         try sessions.finish()
+
+        let limits = try root.section("limits")
+        maxConnections = try limits.int("max_connections", default: maxConnections, range: 0...10_000_000)
+        maxConnectionsPerAddress = try limits.int(
+            "max_connections_per_address", default: maxConnectionsPerAddress, range: 0...10_000_000)
+        allowedOrigins = try limits.stringArray("allowed_origins") ?? []
+        for (i, origin) in allowedOrigins.enumerated() where origin.isEmpty || origin.contains("\n") {
+            throw ConfigurationError(key: "limits.allowed_origins[\(i)]", value: "\"\(origin)\"",
+                                     expected: "an Origin such as \"https://app.example.com\"")
+        }
+        maxSubscriptionsPerConnection = try limits.int(
+            "max_subscriptions_per_connection", default: maxSubscriptionsPerConnection, range: 1...1_000_000)
+        publishRatePerSecond = try limits.int("publish_rate_per_second", default: publishRatePerSecond, range: 1...1_000_000)
+        publishBurst = try limits.int("publish_burst", default: publishBurst, range: 1...1_000_000)
+        try limits.finish()
 
         let publish = try root.section("publish")
         publishHeaders = try publish.bool("headers", default: true)

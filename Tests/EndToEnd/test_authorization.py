@@ -45,14 +45,16 @@ def jwt_config(extra_authorizers: list | None = None) -> dict:
     return {"authorization": (extra_authorizers or []) + [jwt]}
 
 
-async def connect_raw(url: str, token: str | None = None, query: str = ""):
+async def connect_raw(url: str, token: str | None = None, query: str = "", source: str | None = None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    extra = {"local_addr": (source, 0)} if source else {}
     return await asyncio.wait_for(
-        connect(url + query, additional_headers=headers, max_size=None, open_timeout=5, ping_interval=None), 10)
+        connect(url + query, additional_headers=headers, max_size=None, open_timeout=5, ping_interval=None, **extra), 10)
 
 
-async def connect_client(url: str, token: str | None = None, query: str = "", name: str = "client") -> WsClient:
-    ws = await connect_raw(url, token, query)
+async def connect_client(url: str, token: str | None = None, query: str = "", name: str = "client",
+                         source: str | None = None) -> WsClient:
+    ws = await connect_raw(url, token, query, source)
     client = WsClient(ws, name)
     client.welcome = await client.next_text(5)
     assert client.welcome["type"] == "welcome", client.welcome
@@ -412,3 +414,130 @@ def test_bad_publishes_get_clear_errors(gateway_factory, create_topic):
     for (fields, code), reply in zip(cases, replies):
         assert reply["type"] == "error" and reply["code"] == code, (fields, reply)
     assert ok["type"] == "published"
+
+
+# ----------------------------------------------------------------- limits --
+
+async def http_status_of_upgrade(url: str, origin: str | None = None, source: str | None = None) -> int:
+    """Tries an upgrade (from source address `source`); returns 101 or the HTTP status of the refusal."""
+    from websockets.exceptions import InvalidStatus
+
+    extra = {"local_addr": (source, 0)} if source else {}
+    try:
+        ws = await asyncio.wait_for(connect(url, origin=origin, open_timeout=5, ping_interval=None, **extra), 10)
+    except InvalidStatus as error:
+        return error.response.status_code
+    await ws.close()
+    return 101
+
+
+def test_connection_limits_and_origins_get_clear_http_answers(gateway_factory, create_topic, print_result):
+    topic = create_topic()
+    gw = gateway_factory([topic], {"limits": {"max_connections": 6, "max_connections_per_address": 3,
+                                              "allowed_origins": ["https://app.example.com"]}})
+
+    async def body():
+        held = [await connect_client(gw.ws_url) for _ in range(3)]
+        from_same = await http_status_of_upgrade(gw.ws_url)
+        elsewhere = [await connect_client(gw.ws_url, source="127.0.0.2") for _ in range(3)]
+        total = await http_status_of_upgrade(gw.ws_url, source="127.0.0.3")
+        await held[0].close()
+        await asyncio.sleep(0.3)
+        again = await http_status_of_upgrade(gw.ws_url)
+        good_origin = await http_status_of_upgrade(gw.ws_url, origin="https://app.example.com")
+        bad_origin = await http_status_of_upgrade(gw.ws_url, origin="https://evil.example.com")
+        for c in held[1:] + elsewhere:
+            await c.close()
+        return from_same, total, again, good_origin, bad_origin
+
+    from_same, total, again, good_origin, bad_origin = run_async(body(), 30)
+    assert from_same == 429 and total == 503
+    assert again == 101, "a closed connection gives its place back"
+    assert good_origin == 101 and bad_origin == 403
+    gw.stop()
+    stopped = [line for line in gw.log().splitlines() if "connections_limited=" in line][-1]
+    assert "connections_limited=2" in stopped and "origins_refused=1" in stopped, stopped
+    print_result("limits: 429 past 3 connections per address, 503 past 6 in total, 403 for a foreign Origin; "
+                 "counted in the gateway's stop line")
+
+
+def test_a_publish_flood_is_rate_limited_while_others_keep_receiving(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    gw = gateway_factory([topic], {"limits": {"publish_rate_per_second": 20, "publish_burst": 10}})
+
+    async def body():
+        watcher = await connect_client(gw.ws_url, name="watcher")
+        await watcher.subscribe(f"/{topic}/news")
+        flooder = await connect_client(gw.ws_url, name="flooder")
+        for i in range(100):
+            await flooder.ws.send(json.dumps({"type": "publish", "endpoint": f"/{topic}/flood", "payload": "x", "id": i}))
+        replies = []
+        while len(replies) < 100:
+            replies.append(await flooder.next_text(10))
+        report = await asyncio.to_thread(producer.produce_one, topic, "news", b"still flowing")
+        [d] = await watcher.wait_deliveries(1, 10)
+        await flooder.close()
+        await watcher.close()
+        return replies, d, report
+
+    replies, d, report = run_async(body(), 40)
+    published = [r for r in replies if r["type"] == "published"]
+    limited = [r for r in replies if r.get("code") == "rate_limited"]
+    assert len(published) + len(limited) == 100
+    assert 10 <= len(published) <= 20, len(published)   # the burst, plus what refilled meanwhile
+    assert "20 publishes per second" in limited[0]["message"]
+    assert (d.seq, d.payload) == (report.offset, b"still flowing")
+
+
+def test_a_subscribe_flood_is_capped_and_answered(gateway_factory, create_topic):
+    topic = create_topic()
+    gw = gateway_factory([topic], {"limits": {"max_subscriptions_per_connection": 50}})
+
+    async def body():
+        client = await connect_client(gw.ws_url, name="flood")
+        for i in range(2000):
+            await client.ws.send(json.dumps({"type": "subscribe", "endpoint": f"/{topic}/k{i}", "id": i}))
+        replies = [await client.next_text(20) for _ in range(2000)]
+        other = await connect_client(gw.ws_url, name="other")
+        await other.subscribe(f"/{topic}/fine")
+        await other.close()
+        await client.close()
+        return replies
+
+    replies = run_async(body(), 60)
+    assert [r["type"] for r in replies[:50]] == ["subscribed"] * 50
+    assert {r.get("code") for r in replies[50:]} == {"too_many_subscriptions"}
+    assert [r["id"] for r in replies] == list(range(2000))
+
+
+def test_a_slow_loris_handshake_is_dropped_while_others_keep_receiving(gateway_factory, create_topic, producer):
+    import socket
+
+    topic = create_topic()
+    gw = gateway_factory([topic], {"websocket": {"handshake_timeout_ms": 1000}})
+
+    async def body():
+        watcher = await connect_client(gw.ws_url, name="watcher")
+        await watcher.subscribe(f"/{topic}/news")
+        lorises = []
+        for _ in range(50):
+            s = socket.create_connection(("127.0.0.1", gw.port))
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n")   # never finishes its head
+            lorises.append(s)
+        await asyncio.sleep(1.6)
+        closed = 0
+        for s in lorises:
+            s.settimeout(1)
+            try:
+                closed += s.recv(1) == b""
+            except (ConnectionResetError, socket.timeout):
+                closed += 1
+            s.close()
+        report = await asyncio.to_thread(producer.produce_one, topic, "news", b"unaffected")
+        [d] = await watcher.wait_deliveries(1, 10)
+        await watcher.close()
+        return closed, d, report
+
+    closed, d, report = run_async(body(), 30)
+    assert closed == 50
+    assert (d.seq, d.payload) == (report.offset, b"unaffected")

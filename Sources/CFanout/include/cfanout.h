@@ -64,6 +64,10 @@ typedef struct cf_server_config {
     size_t max_header_bytes;       /* cap on the HTTP request head (else 431) */
     uint32_t handshake_timeout_ms; /* time allowed from accept to a complete request */
     uint32_t close_timeout_ms;     /* time allowed for the peer to finish a close */
+    uint32_t max_connections;      /* open WebSocket connections in total; beyond: HTTP 503 (0 = no limit) */
+    uint32_t max_connections_per_address; /* per source IP address; beyond: HTTP 429 (0 = no limit) */
+    const char *allowed_origins;   /* newline-separated Origins allowed to upgrade (HTTP 403 for
+                                    * others; requests without Origin pass); NULL or "" = any */
     int use_io_uring;              /* batch each loop turn's writes into one io_uring
                                     * submission (falls back to sendmsg if unavailable) */
 } cf_server_config;
@@ -101,6 +105,8 @@ typedef struct cf_stats {
     uint64_t messages_delivered;    /* frames queued to subscribers */
     uint64_t bytes_written;
     uint64_t write_calls;           /* writev() calls */
+    uint64_t connections_limited;   /* upgrades refused by max_connections(_per_address) */
+    uint64_t origins_refused;       /* upgrades refused for their Origin */
 } cf_stats;
 
 /* --------------------------------------------------------------- server -- */
