@@ -124,6 +124,11 @@ void cf_http_parse_request(const char *head, size_t length, cf_http_request *out
                 fail(out, 431, "Origin header too large");
                 return;
             }
+        } else if (NAME_IS("X-API-Key")) {
+            if (!copy_field(out->api_key, sizeof(out->api_key), v, vn)) {
+                fail(out, 431, "X-API-Key header too large");
+                return;
+            }
         }
 #undef NAME_IS
         p = eol + 1;

@@ -18,7 +18,7 @@ struct AuthorizerChain: Sendable {
             let result = await authorizer.authenticate(credentials)
             if result != .abstain { return (result, index) }
         }
-        if credentials.token == nil {
+        if credentials.token == nil && credentials.apiKey == nil {
             return (.identified(Identity(subject: "anonymous", rights: .none, expiresAt: nil)), nil)
         }
         return (.denied(reason: "no authorizer accepts this token"), nil)

@@ -127,8 +127,8 @@ final class ClientSessions: @unchecked Sendable {
         }
     }
 
-    func opened(_ conn: cf_conn_id, info: ConnectionInfo) {
-        let credentials = Credentials(token: AuthorizerChain.token(of: info), connection: info)
+    func opened(_ conn: cf_conn_id, info: ConnectionInfo, apiKey: String? = nil) {
+        let credentials = Credentials(token: AuthorizerChain.token(of: info), apiKey: apiKey, connection: info)
         sessions.withLock { $0[conn] = Session(info: info, credentials: credentials) }
         Task { [self] in
             let decision = await authorizers.decide(credentials)

@@ -145,11 +145,13 @@ final class FanoutServer: @unchecked Sendable {
             guard let context, let info else { return }
             let sessions = Unmanaged<ClientSessions>.fromOpaque(context).takeUnretainedValue()
             let i = info.pointee
+            let apiKey = String(cString: i.api_key)
             sessions.opened(
                 conn,
                 info: ConnectionInfo(
                     remoteAddress: String(cString: i.remote_addr), query: String(cString: i.query),
-                    authorization: String(cString: i.authorization), origin: String(cString: i.origin)))
+                    authorization: String(cString: i.authorization), origin: String(cString: i.origin)),
+                apiKey: apiKey.isEmpty ? nil : apiKey)
         }
         callbacks.on_message = { context, conn, isText, data, length in
             guard let context else { return }

@@ -38,6 +38,8 @@ struct GatewayConfiguration {
     var tokenExpiryWarningSeconds = 30
     var closeOnTokenExpiry = false
     var publishHeaders = true
+    /// Plugin libraries to load before the plugins are built (paths).
+    var pluginLibraries: [String] = []
     var maxConnections = 100_000
     var maxConnectionsPerAddress = 10_000
     var allowedOrigins: [String] = []
@@ -140,6 +142,8 @@ struct GatewayConfiguration {
         }
         closeOnTokenExpiry = onExpiry == "close"
         try sessions.finish()
+
+        pluginLibraries = try root.stringArray("plugins") ?? []
 
         let limits = try root.section("limits")
         maxConnections = try limits.int("max_connections", default: maxConnections, range: 0...10_000_000)

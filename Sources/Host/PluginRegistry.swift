@@ -17,9 +17,34 @@ final class PluginRegistry: PluginRegistrar {
         return registry
     }
 
-    func register(authorizer factory: any AuthorizerFactory) { authorizers[factory.name] = factory }
-    func register(mapper factory: any EndpointMapperFactory) { mappers[factory.name] = factory }
-    func register(source factory: any MessageSourceFactory) { sources[factory.name] = factory }
+    /// A name registered twice (the first is kept), reported by the loader.
+    private var clash: String?
+
+    func register(authorizer factory: any AuthorizerFactory) {
+        if authorizers[factory.name] != nil { clash = "authorizer \(factory.name)"; return }
+        authorizers[factory.name] = factory
+    }
+
+    func register(mapper factory: any EndpointMapperFactory) {
+        if mappers[factory.name] != nil { clash = "mapper \(factory.name)"; return }
+        mappers[factory.name] = factory
+    }
+
+    func register(source factory: any MessageSourceFactory) {
+        if sources[factory.name] != nil { clash = "source \(factory.name)"; return }
+        sources[factory.name] = factory
+    }
+
+    /// Every registered name, by kind.
+    var names: Set<String> {
+        Set(authorizers.keys.map { "authorizer \($0)" } + mappers.keys.map { "mapper \($0)" }
+            + sources.keys.map { "source \($0)" })
+    }
+
+    func takeClash() -> String? {
+        defer { clash = nil }
+        return clash
+    }
 }
 
 /// The plugins a configuration chose, built and validated.
@@ -30,6 +55,7 @@ struct PluginSet {
 
     init(configuration: GatewayConfiguration, registry: PluginRegistry) throws(ConfigurationErrorInFile) {
         do {
+            try PluginLoader.load(configuration.pluginLibraries, into: registry)
             authorizers = AuthorizerChain(authorizers: try configuration.authorization.map { choice in
                 (choice.name, try Self.build(choice, registry.authorizers) { try $0.makeAuthorizer(options: $1, context: $2) })
             })

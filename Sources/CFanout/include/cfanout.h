@@ -78,6 +78,7 @@ typedef struct cf_open_info {
     const char *query;         /* query string without '?', "" when absent */
     const char *authorization; /* Authorization header value, "" when absent */
     const char *origin;        /* Origin header value, "" when absent */
+    const char *api_key;       /* X-API-Key header value, "" when absent */
     const char *remote_addr;   /* peer address, e.g. "127.0.0.1:53012" */
 } cf_open_info;
 
@@ -236,6 +237,7 @@ typedef struct cf_http_request {
     char key[64];               /* Sec-WebSocket-Key */
     char authorization[4096];
     char origin[256];
+    char api_key[256];          /* X-API-Key */
     int offers_streamgate_v1;   /* Sec-WebSocket-Protocol lists "streamgate.v1" */
 } cf_http_request;
 

@@ -29,10 +29,14 @@ public struct ConnectionInfo: Sendable {
 public struct Credentials: Sendable {
     /// nil when the client presented none.
     public let token: String?
+    /// The upgrade request's `X-API-Key` header, nil when absent (for
+    /// authorizers of API keys; kept apart from the bearer token).
+    public let apiKey: String?
     public let connection: ConnectionInfo
 
-    public init(token: String?, connection: ConnectionInfo) {
+    public init(token: String?, apiKey: String? = nil, connection: ConnectionInfo) {
         self.token = token
+        self.apiKey = apiKey
         self.connection = connection
     }
 }

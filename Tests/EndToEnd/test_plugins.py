@@ -1,0 +1,93 @@
+"""Plugins loaded at run time: the example out-of-tree authorizer in
+plugins/ApiKeyAuthorizer is built as a dynamic library on its own (it sees
+only the plugin API) and loaded by the gateway from the `plugins` list of its
+configuration, without rebuilding the gateway."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from conftest import ROOT, STREAMGATE_BIN, WsClient, run_async, subprocess_env
+
+PLUGIN_PACKAGE = ROOT / "plugins" / "ApiKeyAuthorizer"
+
+
+@pytest.fixture(scope="module")
+def api_key_plugin() -> Path:
+    build = subprocess.run(["swift", "build", "--package-path", str(PLUGIN_PACKAGE)], capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr
+    bin_path = subprocess.run(["swift", "build", "--package-path", str(PLUGIN_PACKAGE), "--show-bin-path"],
+                              capture_output=True, text=True, timeout=120).stdout.strip()
+    library = Path(bin_path) / "libApiKeyAuthorizer.so"
+    assert library.exists(), library
+    return library
+
+
+async def connect_with_key(url: str, key: str | None):
+    headers = {"X-API-Key": key} if key else {}
+    return await connect(url, additional_headers=headers, open_timeout=5, ping_interval=None)
+
+
+def test_an_out_of_tree_authorizer_is_loaded_by_path_and_used(gateway_factory, create_topic, producer,
+                                                               api_key_plugin, print_result):
+    topic = create_topic()
+    gw = gateway_factory([topic], {
+        "plugins": [str(api_key_plugin)],
+        "authorization": [{"plugin": "api-key", "options": {"keys": {
+            "key-for-the-scoreboard": {"subject": "scoreboard", "subscribe": [f"/{topic}/scores/*"]}}}}],
+    })
+
+    async def body():
+        ws = await connect_with_key(gw.ws_url, "key-for-the-scoreboard")
+        client = WsClient(ws, "scoreboard")
+        welcome = await client.next_text(5)
+        await client.subscribe(f"/{topic}/scores/nba")
+        denied = await client.request({"type": "subscribe", "endpoint": f"/{topic}/other"})
+        import asyncio
+        report = await asyncio.to_thread(producer.produce_one, topic, "scores/nba", b"101-99")
+        [d] = await client.wait_deliveries(1, 10)
+        await client.close()
+        bad = await connect_with_key(gw.ws_url, "not-a-key")
+        error = json.loads(await bad.recv())
+        await bad.wait_closed()
+        return welcome, denied, d, report, error, bad.close_code
+
+    welcome, denied, d, report, error, code = run_async(body(), 30)
+    assert welcome["subject"] == "scoreboard"
+    assert denied["code"] == "forbidden"
+    assert (d.seq, d.payload) == (report.offset, b"101-99")
+    assert error["code"] == "unauthorized" and "unknown API key" in error["message"] and code == 1008
+    assert "api-key authorizer: 1 keys" in gw.log()
+    print_result(f"plugin {api_key_plugin.name} loaded at run time: API-key identities, rights and refusals")
+
+
+def check_config(tmp_path, config: dict) -> subprocess.CompletedProcess:
+    path = tmp_path / "gw.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run([str(STREAMGATE_BIN), "check-config", str(path)], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60)
+
+
+def test_a_plugin_that_cannot_be_used_is_a_start_up_error_naming_the_file(tmp_path, api_key_plugin):
+    source = {"plugin": "generator", "options": {}}
+    missing = check_config(tmp_path, {"plugins": ["/nonexistent/libNothing.so"], "source": source})
+    assert missing.returncode == 2
+    assert "plugins[0]" in missing.stderr and "/nonexistent/libNothing.so" in missing.stderr
+    not_a_plugin = api_key_plugin.parent / "libStreamgatePluginAPI.so"
+    wrong = check_config(tmp_path, {"plugins": [str(not_a_plugin)], "source": source})
+    assert wrong.returncode == 2
+    assert str(not_a_plugin) in wrong.stderr and "streamgate_plugin_register" in wrong.stderr
+    twice = check_config(tmp_path, {"plugins": [str(api_key_plugin), str(api_key_plugin)], "source": source})
+    assert twice.returncode == 2 and "plugins[1]" in twice.stderr and "already taken" in twice.stderr
+    bad_options = check_config(tmp_path, {"plugins": [str(api_key_plugin)], "source": source,
+                                          "authorization": {"plugin": "api-key", "options": {"keys": {}}}})
+    assert bad_options.returncode == 2 and "authorization.options.keys" in bad_options.stderr
+    good = check_config(tmp_path, {"plugins": [str(api_key_plugin)], "source": source,
+                                   "authorization": {"plugin": "api-key", "options": {"keys": {"k": {}}}}})
+    assert good.returncode == 0, good.stderr
