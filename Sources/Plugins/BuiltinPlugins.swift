@@ -6,6 +6,7 @@ public enum BuiltinPlugins {
         registrar.register(authorizer: AllowAllAuthorizerFactory())
         registrar.register(authorizer: JWTAuthorizerFactory())
         registrar.register(authorizer: StaticTokensAuthorizerFactory())
+        registrar.register(authorizer: WebhookAuthorizerFactory())
         registrar.register(mapper: TopicKeyMapperFactory())
         registrar.register(source: KafkaSourceFactory())
         registrar.register(source: GeneratorSourceFactory())

@@ -541,3 +541,80 @@ def test_a_slow_loris_handshake_is_dropped_while_others_keep_receiving(gateway_f
     closed, d, report = run_async(body(), 30)
     assert closed == 50
     assert (d.seq, d.payload) == (report.offset, b"unaffected")
+
+
+# ---------------------------------------------------------------- webhook --
+
+class AuthService:
+    """The operator's authorization service: a real HTTP server on loopback."""
+
+    def __init__(self, delay: float = 0.0):
+        import http.server
+        import threading
+
+        service = self
+        self.requests: list[dict] = []
+        self.delay = delay
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                service.requests.append(body)
+                time.sleep(service.delay)
+                if body.get("token") == "good-token":
+                    answer = {"allow": True, "subject": "hooked", "subscribe": ["/**"], "publish": []}
+                else:
+                    answer = {"allow": False, "reason": "token not known to the service"}
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/authorize"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_webhook_authorizer_asks_caches_and_fails_closed(gateway_factory, create_topic):
+    topic = create_topic()
+    service = AuthService()
+    slow = AuthService(delay=1.0)
+    try:
+        gw = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
+            "url": service.url, "timeout_ms": 500, "cache_seconds": 60}}})
+        gw_slow = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
+            "url": slow.url, "timeout_ms": 300}}})
+        gw_down = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
+            "url": "http://127.0.0.1:9/authorize", "timeout_ms": 300}}})
+
+        async def body():
+            first = await connect_client(gw.ws_url, "good-token")
+            await first.subscribe(f"/{topic}/anything")
+            second = await connect_client(gw.ws_url, "good-token")       # answered from the cache
+            denied = await refused(gw.ws_url, "bad-token")
+            timed_out = await refused(gw_slow.ws_url, "good-token")
+            down = await refused(gw_down.ws_url, "good-token")
+            await first.close()
+            await second.close()
+            return first.welcome, denied, timed_out, down
+
+        welcome, denied, timed_out, down = run_async(body(), 30)
+    finally:
+        service.close()
+        slow.close()
+    assert welcome["subject"] == "hooked"
+    assert [r["token"] for r in service.requests] == ["good-token", "bad-token"]
+    assert service.requests[0]["remote_address"].startswith("127.0.0.1:")
+    assert denied[0]["code"] == "unauthorized" and "not known to the service" in denied[0]["message"]
+    for error, code, _ in (timed_out, down):
+        assert error["code"] == "unauthorized" and code == 1008
+        assert "did not answer" in error["message"]

@@ -25,7 +25,7 @@ struct PluginSetTests {
         let registry = PluginRegistry.builtin()
         #expect(registry.sources.keys.sorted() == ["generator", "kafka"])
         #expect(registry.mappers.keys.sorted() == ["topic-key"])
-        #expect(registry.authorizers.keys.sorted() == ["allow-all", "jwt", "static-tokens"])
+        #expect(registry.authorizers.keys.sorted() == ["allow-all", "jwt", "static-tokens", "webhook"])
     }
 
     @Test func validConfigurationBuildsEveryPlugin() throws {
