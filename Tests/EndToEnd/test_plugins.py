@@ -14,19 +14,27 @@ from websockets.asyncio.client import connect
 
 from conftest import ROOT, STREAMGATE_BIN, WsClient, run_async, subprocess_env
 
-PLUGIN_PACKAGE = ROOT / "plugins" / "ApiKeyAuthorizer"
+def build_plugin(name: str) -> Path:
+    """Builds plugins/<name> on its own and returns its library."""
+    package = ROOT / "plugins" / name
+    build = subprocess.run(["swift", "build", "--package-path", str(package)], capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr
+    bin_path = subprocess.run(["swift", "build", "--package-path", str(package), "--show-bin-path"],
+                              capture_output=True, text=True, timeout=120).stdout.strip()
+    library = Path(bin_path) / f"lib{name}.so"
+    assert library.exists(), library
+    return library
 
 
 @pytest.fixture(scope="module")
 def api_key_plugin() -> Path:
-    build = subprocess.run(["swift", "build", "--package-path", str(PLUGIN_PACKAGE)], capture_output=True, text=True,
-                           timeout=600)
-    assert build.returncode == 0, build.stdout + build.stderr
-    bin_path = subprocess.run(["swift", "build", "--package-path", str(PLUGIN_PACKAGE), "--show-bin-path"],
-                              capture_output=True, text=True, timeout=120).stdout.strip()
-    library = Path(bin_path) / "libApiKeyAuthorizer.so"
-    assert library.exists(), library
-    return library
+    return build_plugin("ApiKeyAuthorizer")
+
+
+@pytest.fixture(scope="module")
+def dotted_key_plugin() -> Path:
+    return build_plugin("DottedKeyMapper")
 
 
 async def connect_with_key(url: str, key: str | None):
@@ -91,3 +99,37 @@ def test_a_plugin_that_cannot_be_used_is_a_start_up_error_naming_the_file(tmp_pa
     good = check_config(tmp_path, {"plugins": [str(api_key_plugin)], "source": source,
                                    "authorization": {"plugin": "api-key", "options": {"keys": {"k": {}}}}})
     assert good.returncode == 0, good.stderr
+
+
+def test_an_out_of_tree_mapper_gives_endpoints_its_own_scheme(gateway_factory, create_topic, producer,
+                                                              dotted_key_plugin):
+    import asyncio
+
+    topic = create_topic()
+    gw = gateway_factory([topic], {"plugins": [str(dotted_key_plugin)],
+                                   "mapping": {"plugin": "dotted-key", "options": {"prefix": "/api"}}})
+
+    async def body():
+        client = await WsClient.connect(gw.ws_url, name="mapped")
+        await client.subscribe(f"/api/{topic}/live/nba")
+        bad = await client.request({"type": "subscribe", "endpoint": f"/{topic}/live"})
+        report = await asyncio.to_thread(producer.produce_one, topic, "live.nba", b"tip-off")
+        [d] = await client.wait_deliveries(1, 10)
+        await client.close()
+        return bad, d, report
+
+    bad, d, report = run_async(body(), 30)
+    assert bad["code"] == "invalid_endpoint" and "/api/" in bad["message"]
+    assert (d.endpoint, d.seq, d.payload) == (f"/api/{topic}/live/nba", report.offset, b"tip-off")
+
+
+def test_a_plugin_built_against_another_major_api_version_is_refused(tmp_path):
+    """A library standing in for a plugin built against plugin API 1.4: its
+    entry point answers that version, and the gateway refuses it by name."""
+    source = tmp_path / "old.c"
+    source.write_text("int streamgate_plugin_register(void *entry) { (void)entry; return 1 * 1000 + 4; }\n")
+    library = tmp_path / "libOldPlugin.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=60)
+    result = check_config(tmp_path, {"plugins": [str(library)], "source": {"plugin": "generator", "options": {}}})
+    assert result.returncode == 2
+    assert str(library) in result.stderr and "plugin API 1.4" in result.stderr and "rebuild" in result.stderr
