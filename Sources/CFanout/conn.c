@@ -123,6 +123,7 @@ void conn_destroy(cf_conn *c, uint16_t code) {
 
 void conn_free(cf_conn *c) { free(c); }
 
+
 /* ------------------------------------------------------------- output -- */
 
 static void enqueue_owned(cf_conn *c, cf_frame *f);
@@ -472,6 +473,7 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
                          ? "Sec-WebSocket-Protocol: streamgate.v1\r\n" : "");
     enqueue_text(c, buf, (size_t)n);
     c->state = CONN_OPEN;
+    c->heard_ms = now_ms();
     conn_set_deadline(c, 0);
     if (c->kind == KIND_STREAM && s->callbacks.on_open) {
         char remote[64];
@@ -741,7 +743,27 @@ void conn_on_readable(cf_conn *c) {
             conn_destroy(c, c->close_code ? c->close_code : 1006);
             return;
         }
+        c->heard_ms = now_ms();
+        c->pinged = false;
         if (c->state != CONN_DRAINING) feed(c, loop->read_buffer, (size_t)n);
         if ((size_t)n < loop->read_capacity) return;
+    }
+}
+
+void conn_check_idle(cf_conn *c, uint64_t now) {
+    uint32_t idle = c->loop->server->config.idle_timeout_ms;
+    if (!idle || c->state != CONN_OPEN || now < c->heard_ms) return;
+    uint64_t silent = now - c->heard_ms;
+    if (silent >= idle) {
+        STAT_ADD(c->loop, idle_closes, 1);
+        conn_close(c, CF_CLOSE_GOING_AWAY, "idle timeout");
+        mark_write(c);
+    } else if (silent >= idle / 2 && !c->pinged) {
+        cf_frame *ping = frame_create_control(0x9, NULL, 0);
+        if (ping) {
+            enqueue_owned(c, ping);
+            mark_write(c);
+        }
+        c->pinged = true;
     }
 }

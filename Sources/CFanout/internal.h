@@ -141,6 +141,8 @@ struct cf_conn {
     subscription **subs;
     uint32_t sub_count, sub_capacity;
     bool admitted;              /* counted by the connection limits (limits.c) */
+    bool pinged;                /* an idle ping is out, unanswered */
+    uint64_t heard_ms;          /* when the peer last sent anything */
     address_count *address;     /* its source address's counter, NULL if none */
 };
 
@@ -151,7 +153,7 @@ struct io_uring;
 typedef struct loop_stats {
     uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
-    uint64_t write_calls, connections_limited, origins_refused;
+    uint64_t write_calls, connections_limited, origins_refused, idle_closes;
 } loop_stats;
 
 /* Single-writer counters read by other threads: relaxed atomic store, no lock. */
@@ -259,5 +261,7 @@ void conn_destroy(cf_conn *c, uint16_t code);      /* immediate */
 void conn_on_timeout(cf_conn *c);
 void conn_free(cf_conn *c);
 void conn_set_deadline(cf_conn *c, uint64_t deadline_ms);
+/* Pings a connection idle for half the idle timeout, closes one idle for all of it. */
+void conn_check_idle(cf_conn *c, uint64_t now);
 
 #endif

@@ -37,6 +37,7 @@
 #define TAG_WATCH ((void *)3)
 #define MAX_EVENTS 512
 #define TIMER_TICK_MS 100
+#define IDLE_SWEEP_MS 1000
 #define ACCEPTS_PER_TURN 256
 #define STOP_GRACE_MS 1000
 #define RING_BATCH 1024          /* connections per io_uring submission */
@@ -473,6 +474,8 @@ void *loop_run(void *arg) {
     ring_open(loop);
     struct epoll_event events[MAX_EVENTS];
     uint64_t next_tick = now_ms() + TIMER_TICK_MS;
+    uint64_t next_idle_sweep = now_ms() + IDLE_SWEEP_MS;
+    bool idle_checks = loop->server->config.idle_timeout_ms > 0;
     cf_server *server = loop->server;
     bool ticking = loop->index == 0 && server->tick;
     uint64_t next_source_tick = now_ns() + (ticking ? server->tick_interval_ns : 0);
@@ -480,7 +483,7 @@ void *loop_run(void *arg) {
         /* Sleep until an event, the next timer sweep (when anything is timed)
          * or the source's next tick, whichever comes first. */
         int64_t wait_ns = -1;
-        if (loop->timer_list || loop->stopping || loop->accept_paused) {
+        if (loop->timer_list || loop->stopping || loop->accept_paused || (idle_checks && loop->conn_count > 0)) {
             uint64_t now = now_ms();
             wait_ns = next_tick > now ? (int64_t)(next_tick - now) * 1000000 : 0;
         }
@@ -533,6 +536,13 @@ void *loop_run(void *arg) {
         uint64_t now = now_ms();
         if (now >= next_tick) {
             run_timers(loop, now);
+            if (idle_checks && now >= next_idle_sweep) {
+                /* A walk over the loop's connections once a second: cheap
+                 * next to the traffic of that many connections. */
+                for (size_t fd = 0; fd < loop->conns_capacity; fd++)
+                    if (loop->conns[fd]) conn_check_idle(loop->conns[fd], now);
+                next_idle_sweep = now + IDLE_SWEEP_MS;
+            }
             flush_pending(loop);
             next_tick = now + TIMER_TICK_MS;
         }

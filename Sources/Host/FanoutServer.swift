@@ -29,6 +29,7 @@ final class FanoutServer: @unchecked Sendable {
         var maxHeaderBytes: Int
         var handshakeTimeoutMs: Int
         var closeTimeoutMs: Int
+        var idleTimeoutMs = 0
         var maxConnections = 0
         var maxConnectionsPerAddress = 0
         var allowedOrigins: [String] = []
@@ -55,6 +56,7 @@ final class FanoutServer: @unchecked Sendable {
                     config.max_header_bytes = settings.maxHeaderBytes
                     config.handshake_timeout_ms = UInt32(settings.handshakeTimeoutMs)
                     config.close_timeout_ms = UInt32(settings.closeTimeoutMs)
+                    config.idle_timeout_ms = UInt32(settings.idleTimeoutMs)
                     config.max_connections = UInt32(settings.maxConnections)
                     config.max_connections_per_address = UInt32(settings.maxConnectionsPerAddress)
                     config.allowed_origins = origins

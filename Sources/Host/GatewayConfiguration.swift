@@ -30,6 +30,7 @@ struct GatewayConfiguration {
     var maxHeaderBytes = 8 * 1024
     var handshakeTimeoutMs = 10_000
     var closeTimeoutMs = 2_000
+    var idleTimeoutMs = 120_000
     var echoPath: String?
     var echoMaxMessageBytes = 16 * 1024 * 1024 + 1024
     var consoleEnabled = true
@@ -103,6 +104,11 @@ struct GatewayConfiguration {
         maxHeaderBytes = try websocket.int("max_header_bytes", default: maxHeaderBytes, range: 256...(1 << 20))
         handshakeTimeoutMs = try websocket.int("handshake_timeout_ms", default: handshakeTimeoutMs, range: 100...600_000)
         closeTimeoutMs = try websocket.int("close_timeout_ms", default: closeTimeoutMs, range: 100...600_000)
+        idleTimeoutMs = try websocket.int("idle_timeout_ms", default: idleTimeoutMs, range: 0...86_400_000)
+        if idleTimeoutMs > 0 && idleTimeoutMs < 1_000 {
+            throw ConfigurationError(key: "websocket.idle_timeout_ms", value: "\(idleTimeoutMs)",
+                                     expected: "0 (never) or at least 1000")
+        }
         try websocket.finish()
 
         let echo = try root.section("echo")

@@ -618,3 +618,38 @@ def test_the_webhook_authorizer_asks_caches_and_fails_closed(gateway_factory, cr
     for error, code, _ in (timed_out, down):
         assert error["code"] == "unauthorized" and code == 1008
         assert "did not answer" in error["message"]
+
+
+def test_a_silent_connection_is_pinged_then_closed_while_an_answering_one_stays(gateway_factory, create_topic):
+    topic = create_topic()
+    gw = gateway_factory([topic], {"websocket": {"idle_timeout_ms": 2000}})
+
+    async def body():
+        # The websockets client answers pings by itself: it stays.
+        alive = await connect_client(gw.ws_url, name="alive")
+        # A raw socket that never answers: pinged at 1 s, closed at 2 s.
+        import socket
+        silent = socket.create_connection(("127.0.0.1", gw.port))
+        silent.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        silent.settimeout(6)
+        received = b""
+        started = time.monotonic()
+        while True:
+            chunk = await asyncio.to_thread(silent.recv, 4096)
+            if not chunk:
+                break
+            received += chunk
+        elapsed = time.monotonic() - started
+        silent.close()
+        await alive.subscribe(f"/{topic}/still-here")
+        await alive.close()
+        return received, elapsed
+
+    received, elapsed = run_async(body(), 30)
+    head, _, frames = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    assert b"\x89\x00" in frames, "an idle ping"
+    close = frames[frames.index(b"\x88"):]
+    assert close[2:4] == (1001).to_bytes(2, "big") and b"idle timeout" in close
+    assert 1.5 <= elapsed <= 5, elapsed

@@ -64,6 +64,8 @@ typedef struct cf_server_config {
     size_t max_header_bytes;       /* cap on the HTTP request head (else 431) */
     uint32_t handshake_timeout_ms; /* time allowed from accept to a complete request */
     uint32_t close_timeout_ms;     /* time allowed for the peer to finish a close */
+    uint32_t idle_timeout_ms;      /* an open connection that sends nothing for this long is pinged
+                                    * at half of it and closed (1001) at the end; 0 = never */
     uint32_t max_connections;      /* open WebSocket connections in total; beyond: HTTP 503 (0 = no limit) */
     uint32_t max_connections_per_address; /* per source IP address; beyond: HTTP 429 (0 = no limit) */
     const char *allowed_origins;   /* newline-separated Origins allowed to upgrade (HTTP 403 for
@@ -108,6 +110,7 @@ typedef struct cf_stats {
     uint64_t write_calls;           /* writev() calls */
     uint64_t connections_limited;   /* upgrades refused by max_connections(_per_address) */
     uint64_t origins_refused;       /* upgrades refused for their Origin */
+    uint64_t idle_closes;           /* connections closed by idle_timeout_ms */
 } cf_stats;
 
 /* --------------------------------------------------------------- server -- */
