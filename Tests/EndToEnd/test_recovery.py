@@ -110,29 +110,37 @@ def assert_exactly_once(received: list, produced: list, since_seq: int) -> None:
     assert got == expected
 
 
+async def drop_and_resume(url: str, endpoint: str, feed: SteadyProducer, received_first: int, offline: float):
+    """A client receives `received_first` messages, loses its connection,
+    stays away `offline` seconds while `feed` goes on, then resumes from its
+    last processed position and reads on until the feed's last record.
+    Returns (deliveries before, deliveries after, the replayed reply, the
+    feed's records of the key)."""
+    first = await WsClient.connect(url, name="before")
+    await subscribe(first, endpoint)
+    await first.wait_deliveries(received_first, 15)
+    last = first.deliveries[-1]
+    abort(first)
+    await asyncio.sleep(offline)
+    second = await WsClient.connect(url, name="after")
+    await subscribe(second, endpoint, resume=(last.epoch, last.seq))
+    marker = await next_text_of(second, "replayed")
+    await asyncio.sleep(1.0)                          # live traffic after the join
+    produced = await asyncio.to_thread(feed.stop)
+    await receive_until(second, produced[-1].offset)
+    await second.close()
+    return first.deliveries[: first.deliveries.index(last) + 1], second.deliveries, marker, produced
+
+
 def test_resume_on_the_same_node_while_messages_keep_flowing(gateway_factory, create_topic, broker, print_result):
     topic = create_topic(partitions=2)
     gw = gateway_factory([topic])
     endpoint = f"/{topic}/watched"
     feed = SteadyProducer(broker.bootstrap, topic, "watched").start()
 
-    async def body():
-        first = await WsClient.connect(gw.ws_url, name="before")
-        await subscribe(first, endpoint)
-        await first.wait_deliveries(20, 15)
-        last = first.deliveries[-1]
-        abort(first)
-        await asyncio.sleep(1.0)                      # ~50 messages of the key are missed
-        second = await WsClient.connect(gw.ws_url, name="after")
-        await subscribe(second, endpoint, resume=(last.epoch, last.seq))
-        marker = await next_text_of(second, "replayed")
-        await asyncio.sleep(1.0)                      # live traffic after the join
-        produced = await asyncio.to_thread(feed.stop)
-        await receive_until(second, produced[-1].offset)
-        await second.close()
-        return first.deliveries[: first.deliveries.index(last) + 1], second.deliveries, marker, produced
-
-    before, after, marker, produced = run_async(body(), 90)
+    # ~50 messages of the key are missed while the client is away.
+    body = drop_and_resume(gw.ws_url, endpoint, feed, received_first=20, offline=1.0)
+    before, after, marker, produced = run_async(body, 90)
     assert marker["source"] == "cache" and marker["count"] >= 20, marker
     assert_exactly_once(before + after, produced, before[0].seq)
     print_result(f"resume on the same node: {len(before)} before, {marker['count']} replayed from the cache, "
@@ -184,23 +192,9 @@ def test_resume_older_than_the_cache_is_read_from_kafka(gateway_factory, create_
     endpoint = f"/{topic}/watched"
     feed = SteadyProducer(broker.bootstrap, topic, "watched").start()
 
-    async def body():
-        first = await WsClient.connect(gw.ws_url, name="before")
-        await subscribe(first, endpoint)
-        await first.wait_deliveries(10, 15)
-        last = first.deliveries[-1]
-        abort(first)
-        await asyncio.sleep(1.5)                      # ~75 missed: far more than the 5 cached
-        second = await WsClient.connect(gw.ws_url, name="after")
-        await subscribe(second, endpoint, resume=(last.epoch, last.seq))
-        marker = await next_text_of(second, "replayed")
-        await asyncio.sleep(1.0)
-        produced = await asyncio.to_thread(feed.stop)
-        await receive_until(second, produced[-1].offset)
-        await second.close()
-        return first.deliveries[: first.deliveries.index(last) + 1], second.deliveries, marker, produced
-
-    before, after, marker, produced = run_async(body(), 90)
+    # ~75 missed: far more than the 5 cached.
+    body = drop_and_resume(gw.ws_url, endpoint, feed, received_first=10, offline=1.5)
+    before, after, marker, produced = run_async(body, 90)
     assert marker["source"] == "kafka" and marker["count"] > 5, marker
     assert_exactly_once(before + after, produced, before[0].seq)
     print_result(f"resume older than the cache ({cached} per endpoint): {marker['count']} replayed from Kafka, then "
