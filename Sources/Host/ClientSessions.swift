@@ -15,9 +15,10 @@ import Synchronization
 /// connection stays open.
 final class ClientSessions: @unchecked Sendable {
     struct Session {
-        let info: ConnectionInfo
-        /// The credentials the identity came from (re-checked on revocation).
+        /// The credentials the identity came from (re-checked on revocation),
+        /// with what the upgrade request said about the connection.
         var credentials: Credentials
+        var info: ConnectionInfo { credentials.connection }
         /// Who the connection is; nil until the first authentication ends.
         var identity: Identity?
         /// Which authorizer of the chain identified it (nil: none did).
@@ -129,7 +130,7 @@ final class ClientSessions: @unchecked Sendable {
 
     func opened(_ conn: cf_conn_id, info: ConnectionInfo, apiKey: String? = nil) {
         let credentials = Credentials(token: AuthorizerChain.token(of: info), apiKey: apiKey, connection: info)
-        sessions.withLock { $0[conn] = Session(info: info, credentials: credentials) }
+        sessions.withLock { $0[conn] = Session(credentials: credentials) }
         Task { [self] in
             let decision = await authorizers.decide(credentials)
             sessions.withLock { $0[conn]?.decidedBy = decision.by }
