@@ -43,9 +43,10 @@ public struct JWTAuthorizerFactory: AuthorizerFactory {
             subscribeClaim: try options.string("subscribe_claim", default: "subscribe"),
             publishClaim: try options.string("publish_claim", default: "publish"))
         try options.finish()
-        let authorizer = JWTAuthorizer(keys: keys, jwksFile: jwksFile, settings: settings, logger: context.logger)
+        let authorizer = JWTAuthorizer(keys: keys, jwksFile: jwksFile, settings: settings, logger: context.logger,
+                                       jwksKeyPath: options.keyPath("jwks_file"))
         // Fail at start-up, naming the key, rather than at the first client.
-        try authorizer.loadKeys(keyPath: options.keyPath("keys"))
+        try authorizer.validateKeys()
         return authorizer
     }
 }
@@ -79,10 +80,12 @@ struct JWTKeySpec: Sendable {
                                      expected: "one of " + Self.algorithms.joined(separator: ", "))
         }
         if algorithm.hasPrefix("HS") {
-            let secret = try section.requiredString("secret", expected: "the shared secret (at least 32 bytes)")
-            guard secret.utf8.count >= 32 else {
+            // RFC 7518 3.2: at least as long as the hash (32, 48, 64 bytes).
+            let minimum = Int(algorithm.dropFirst(2))! / 8
+            let secret = try section.requiredString("secret", expected: "the shared secret (at least \(minimum) bytes)")
+            guard secret.utf8.count >= minimum else {
                 throw ConfigurationError(key: section.keyPath("secret"), value: "(\(secret.utf8.count) bytes)",
-                                         expected: "at least 32 bytes: a short HMAC secret can be guessed")
+                                         expected: "at least \(minimum) bytes for \(algorithm): a short HMAC secret can be guessed")
             }
             self.secret = secret
             pem = nil
@@ -116,39 +119,52 @@ final class JWTAuthorizer: Authorizer {
 
     private let specs: [JWTKeySpec]
     private let jwksFile: String?
+    /// The configuration key of the JWKS file, for errors.
+    private let jwksKeyPath: String
     private let settings: JWTSettings
     private let logger: any PluginLogger
     private let loaded = Mutex<Loaded?>(nil)
     private let lastCheck = Mutex<Date>(.distantPast)
     private let reloads = Atomic<UInt64>(0)
 
-    init(keys: [JWTKeySpec], jwksFile: String?, settings: JWTSettings, logger: any PluginLogger) {
+    init(keys: [JWTKeySpec], jwksFile: String?, settings: JWTSettings, logger: any PluginLogger,
+         jwksKeyPath: String = "jwks_file")
+    {
         specs = keys
         self.jwksFile = jwksFile
+        self.jwksKeyPath = jwksKeyPath
         self.settings = settings
         self.logger = logger
     }
 
-    /// Builds the key collection now (blocking); throws a configuration
-    /// error naming the bad key.
-    func loadKeys(keyPath: String) throws(ConfigurationError) {
-        let result = Mutex<Result<Loaded, ConfigurationError>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task { [self] in
+    /// Checks every key now, without waiting on the concurrency pool (the
+    /// caller may be on it): PEM keys are parsed and the JWKS file decoded;
+    /// the collection itself is built on the first authentication.
+    func validateKeys() throws(ConfigurationError) {
+        for spec in specs where spec.pem != nil {
             do {
-                let built = try await self.build()
-                result.withLock { $0 = .success(built) }
-            } catch let error as ConfigurationError {
-                result.withLock { $0 = .failure(error) }
+                if spec.algorithm == "RS256" {
+                    _ = try Insecure.RSA.PublicKey(pem: spec.pem!)
+                } else {
+                    _ = try ES256PublicKey(pem: spec.pem!)
+                }
             } catch {
-                result.withLock { $0 = .failure(ConfigurationError(key: keyPath, problem: "\(error)")) }
+                throw ConfigurationError(key: spec.keyPath, problem: "cannot load the \(spec.algorithm) key: \(error)")
             }
-            done.signal()
         }
-        done.wait()
-        switch result.withLock({ $0 })! {
-        case .success(let keys): loaded.withLock { $0 = keys }
-        case .failure(let error): throw error
+        if let jwksFile {
+            guard let data = FileManager.default.contents(atPath: jwksFile) else {
+                throw ConfigurationError(key: jwksKeyPath, value: "\"\(jwksFile)\"", expected: "a readable JWKS file")
+            }
+            let jwks: JWKS
+            do {
+                jwks = try JSONDecoder().decode(JWKS.self, from: data)
+            } catch {
+                throw ConfigurationError(key: jwksKeyPath, problem: "\(jwksFile) is not a usable JWKS: \(error)")
+            }
+            if let index = jwks.keys.firstIndex(where: { $0.keyIdentifier == nil }) {
+                throw ConfigurationError(key: jwksKeyPath, problem: "\(jwksFile): keys[\(index)] has no \"kid\"")
+            }
         }
     }
 
@@ -176,14 +192,14 @@ final class JWTAuthorizer: Authorizer {
         if let jwksFile {
             modified = Self.modificationDate(jwksFile)
             guard let json = try? String(contentsOfFile: jwksFile, encoding: .utf8) else {
-                throw ConfigurationError(key: "jwks_file", value: "\"\(jwksFile)\"", expected: "a readable JWKS file")
+                throw ConfigurationError(key: jwksKeyPath, value: "\"\(jwksFile)\"", expected: "a readable JWKS file")
             }
             let jwks: JWKS
             do {
                 jwks = try JSONDecoder().decode(JWKS.self, from: Data(json.utf8))
                 try await collection.add(jwks: jwks)
             } catch {
-                throw ConfigurationError(key: "jwks_file", problem: "\(jwksFile) is not a usable JWKS: \(error)")
+                throw ConfigurationError(key: jwksKeyPath, problem: "\(jwksFile) is not a usable JWKS: \(error)")
             }
             for key in jwks.keys {
                 guard let kid = key.keyIdentifier?.string else { continue }
@@ -195,6 +211,15 @@ final class JWTAuthorizer: Authorizer {
 
     /// Reloads the JWKS file when it changed (checked at most once a second).
     private func currentKeys() async -> Loaded? {
+        if loaded.withLock({ $0 == nil }) {
+            do {
+                let first = try await build()
+                loaded.withLock { if $0 == nil { $0 = first } }
+            } catch {
+                logger.log(.error, "jwt: cannot load the keys: \(error)")
+                return nil
+            }
+        }
         guard let jwksFile else { return loaded.withLock { $0 } }
         let now = Date()
         let due = lastCheck.withLock { last -> Bool in
@@ -269,8 +294,9 @@ final class JWTAuthorizer: Authorizer {
         } catch {
             return .denied(reason: "token claims: \(error.reason)")
         }
+        // The connection keeps the token until the same leeway has passed.
         return .identified(Identity(subject: claims.string("sub") ?? "unknown", rights: rights,
-                                    expiresAt: claims.number("exp")))
+                                    expiresAt: claims.number("exp").map { $0 + leeway }))
     }
 
     /// The decoded header of something shaped like a JWT, else nil.

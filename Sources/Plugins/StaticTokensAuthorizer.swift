@@ -90,9 +90,22 @@ final class StaticTokensAuthorizer: Authorizer {
               let entries = root["tokens"] as? [[String: Any]]
         else { throw EndpointError("expected {\"tokens\": [{\"token\": ..., \"subject\": ..., \"subscribe\": [...], \"publish\": [...]}]}") }
         var identities: [Data: Identity] = [:]
+        let known: Set<String> = ["token", "subject", "subscribe", "publish", "expires_at"]
         for (i, entry) in entries.enumerated() {
             guard let token = entry["token"] as? String, token.utf8.count >= 16 else {
                 throw EndpointError("tokens[\(i)].token: a string of at least 16 characters is required")
+            }
+            if let unknown = entry.keys.sorted().first(where: { !known.contains($0) }) {
+                throw EndpointError("tokens[\(i)].\(unknown): unknown key; known keys: \(known.sorted().joined(separator: ", "))")
+            }
+            if let value = entry["subject"], !(value is String) {
+                throw EndpointError("tokens[\(i)].subject: expected a string")
+            }
+            for action in ["subscribe", "publish"] where entry[action] != nil && !(entry[action] is [String]) {
+                throw EndpointError("tokens[\(i)].\(action): expected an array of endpoint patterns")
+            }
+            if let value = entry["expires_at"], !(value is NSNumber) || value is Bool {
+                throw EndpointError("tokens[\(i)].expires_at: expected seconds since the Unix epoch (a number)")
             }
             let subject = entry["subject"] as? String ?? "token-\(i)"
             let rights = try Rights(subscribePatterns: entry["subscribe"] as? [String] ?? [],
