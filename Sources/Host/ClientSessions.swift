@@ -63,6 +63,9 @@ final class ClientSessions: @unchecked Sendable {
     nonisolated(unsafe) private var publishRate = 100.0
     nonisolated(unsafe) private var publishBurst = 200.0
     private let rateLimited = Atomic<UInt64>(0)
+    private let subscriptionsRefused = Atomic<UInt64>(0)
+    /// Subscribes refused for going over `limits.max_subscriptions_per_connection`.
+    var refusedSubscriptions: UInt64 { subscriptionsRefused.load(ordering: .relaxed) }
     /// Publishes refused for going over `limits.publish_rate_per_second`.
     var rateLimitedPublishes: UInt64 { rateLimited.load(ordering: .relaxed) }
     /// Reads from the source one connection may have running at once, so
@@ -379,6 +382,7 @@ final class ClientSessions: @unchecked Sendable {
             return true
         }
         guard let added else {
+            subscriptionsRefused.add(1, ordering: .relaxed)
             return ClientProtocol.error(
                 .tooManySubscriptions, "at most \(maxSubscriptions) subscriptions per connection", endpoint: endpoint, id: id)
         }

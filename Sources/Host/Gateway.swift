@@ -100,6 +100,7 @@ struct Gateway {
                 "connections_limited": "\(stats.connections_limited)", "origins_refused": "\(stats.origins_refused)",
                 "idle_closes": "\(stats.idle_closes)",
                 "publishes_rate_limited": "\(sessions.rateLimitedPublishes)",
+                "subscriptions_over_limit": "\(sessions.refusedSubscriptions)",
                 "cache_messages": "\(cache.messages)", "cache_bytes": "\(cache.bytes)",
             ])
     }

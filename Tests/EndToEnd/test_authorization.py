@@ -489,25 +489,31 @@ def test_a_publish_flood_is_rate_limited_while_others_keep_receiving(gateway_fac
     assert (d.seq, d.payload) == (report.offset, b"still flowing")
 
 
-def test_a_subscribe_flood_is_capped_and_answered(gateway_factory, create_topic):
+def test_a_subscribe_flood_is_capped_and_answered_while_others_keep_receiving(gateway_factory, create_topic,
+                                                                            producer):
     topic = create_topic()
     gw = gateway_factory([topic], {"limits": {"max_subscriptions_per_connection": 50}})
 
     async def body():
+        watcher = await connect_client(gw.ws_url, name="watcher")
+        await watcher.subscribe(f"/{topic}/news")
         client = await connect_client(gw.ws_url, name="flood")
         for i in range(2000):
             await client.ws.send(json.dumps({"type": "subscribe", "endpoint": f"/{topic}/k{i}", "id": i}))
+        report = await asyncio.to_thread(producer.produce_one, topic, "news", b"during the flood")
         replies = [await client.next_text(20) for _ in range(2000)]
-        other = await connect_client(gw.ws_url, name="other")
-        await other.subscribe(f"/{topic}/fine")
-        await other.close()
+        [d] = await watcher.wait_deliveries(1, 10)
         await client.close()
-        return replies
+        await watcher.close()
+        return replies, d, report
 
-    replies = run_async(body(), 60)
+    replies, d, report = run_async(body(), 60)
     assert [r["type"] for r in replies[:50]] == ["subscribed"] * 50
     assert {r.get("code") for r in replies[50:]} == {"too_many_subscriptions"}
     assert [r["id"] for r in replies] == list(range(2000))
+    assert (d.seq, d.payload) == (report.offset, b"during the flood")
+    gw.stop()
+    assert "subscriptions_over_limit=1950" in gw.log()
 
 
 def test_a_slow_loris_handshake_is_dropped_while_others_keep_receiving(gateway_factory, create_topic, producer):
