@@ -16,7 +16,10 @@ import Synchronization
 /// false, "reason": "..."}`. Answers are cached for `cache_seconds` (by a
 /// digest of the credentials), so reconnects do not hammer the service. It
 /// fails closed: a service that is down, slow (`timeout_ms`) or answers
-/// nonsense denies, with the reason.
+/// nonsense denies, with the reason. With `recheck_seconds`, live
+/// connections are asked about again that often (after the cache expired),
+/// so the service can revoke them; off by default, as each re-check is one
+/// request per connection.
 public struct WebhookAuthorizerFactory: AuthorizerFactory {
     public let name = "webhook"
 
@@ -30,9 +33,10 @@ public struct WebhookAuthorizerFactory: AuthorizerFactory {
         let timeoutMs = try options.int("timeout_ms", default: 2_000, range: 50...60_000)
         let cacheSeconds = try options.int("cache_seconds", default: 60, range: 0...86_400)
         let maxCached = try options.int("max_cached", default: 10_000, range: 0...10_000_000)
+        let recheckSeconds = try options.int("recheck_seconds", default: 0, range: 0...86_400)
         try options.finish()
         return WebhookAuthorizer(url: url, timeoutMs: timeoutMs, cacheSeconds: Double(cacheSeconds), maxCached: maxCached,
-                                 logger: context.logger)
+                                 recheckSeconds: Double(recheckSeconds), logger: context.logger)
     }
 }
 
@@ -47,19 +51,29 @@ final class WebhookAuthorizer: Authorizer {
     private let timeoutMs: Int
     private let cacheSeconds: Double
     private let maxCached: Int
+    private let recheckSeconds: Double
     private let logger: any PluginLogger
     private let cache = Mutex<[Data: Cached]>([:])
 
-    init(url: URL, timeoutMs: Int, cacheSeconds: Double, maxCached: Int, logger: any PluginLogger) {
+    init(url: URL, timeoutMs: Int, cacheSeconds: Double, maxCached: Int, recheckSeconds: Double = 0,
+         logger: any PluginLogger)
+    {
         self.url = url
         self.timeoutMs = timeoutMs
-        self.cacheSeconds = cacheSeconds
+        self.recheckSeconds = recheckSeconds
+        // A re-check must reach the service: answers are not kept longer than that.
+        self.cacheSeconds = recheckSeconds > 0 ? min(cacheSeconds, recheckSeconds / 2) : cacheSeconds
         self.maxCached = maxCached
         self.logger = logger
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = Double(timeoutMs) / 1000
         configuration.timeoutIntervalForResource = Double(timeoutMs) / 1000
         session = URLSession(configuration: configuration)
+    }
+
+    /// Moves on every `recheck_seconds`, so live connections are asked about again.
+    func revision() async -> UInt64 {
+        recheckSeconds > 0 ? UInt64(Date().timeIntervalSince1970 / recheckSeconds) : 0
     }
 
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {

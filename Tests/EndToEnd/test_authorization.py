@@ -561,13 +561,16 @@ class AuthService:
         service = self
         self.requests: list[dict] = []
         self.delay = delay
+        self.allowed = {"good-token"}
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"   # keep-alive, as a production service would
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 service.requests.append(body)
                 time.sleep(service.delay)
-                if body.get("token") == "good-token":
+                if body.get("token") in service.allowed:
                     answer = {"allow": True, "subject": "hooked", "subscribe": ["/**"], "publish": []}
                 else:
                     answer = {"allow": False, "reason": "token not known to the service"}
@@ -596,7 +599,7 @@ def test_the_webhook_authorizer_asks_caches_and_fails_closed(gateway_factory, cr
     slow = AuthService(delay=1.0)
     try:
         gw = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
-            "url": service.url, "timeout_ms": 500, "cache_seconds": 60}}})
+            "url": service.url, "timeout_ms": 3000, "cache_seconds": 60}}})
         gw_slow = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
             "url": slow.url, "timeout_ms": 300}}})
         gw_down = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
@@ -659,3 +662,37 @@ def test_a_silent_connection_is_pinged_then_closed_while_an_answering_one_stays(
     close = frames[frames.index(b"\x88"):]
     assert close[2:4] == (1001).to_bytes(2, "big") and b"idle timeout" in close
     assert 1.5 <= elapsed <= 5, elapsed
+
+
+def test_the_webhook_can_revoke_live_connections_when_rechecks_are_on(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    service = AuthService()
+    try:
+        gw = gateway_factory([topic], {"authorization": {"plugin": "webhook", "options": {
+            "url": service.url, "timeout_ms": 3000, "recheck_seconds": 1}}})
+
+        async def body():
+            client = await connect_client(gw.ws_url, "good-token")
+            await client.subscribe(f"/{topic}/live")
+            service.allowed.clear()                        # the operator revokes the token
+            error = await next_text_of_type(client, "error", 6)
+            ended = await client.next_text(3)
+            await asyncio.to_thread(producer.produce_one, topic, "live", b"after revocation")
+            await client.drain(1.0)
+            await client.close()
+            return error, ended, client.deliveries
+
+        error, ended, deliveries = run_async(body(), 30)
+    finally:
+        service.close()
+    assert error["code"] == "unauthorized" and "revoked" in error["message"]
+    assert ended["type"] == "unsubscribed" and ended["endpoint"] == f"/{topic}/live"
+    assert deliveries == []
+
+
+async def next_text_of_type(client: WsClient, kind: str, timeout: float) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        text = await client.next_text(max(0.1, deadline - asyncio.get_running_loop().time()))
+        if text.get("type") == kind:
+            return text
