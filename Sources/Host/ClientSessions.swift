@@ -308,17 +308,13 @@ final class ClientSessions: @unchecked Sendable {
                 .unsupported, "this gateway's source does not take publishes", endpoint: endpoint, id: id))
         }
         let address: KafkaAddress
-        do {
-            address = try mapper.address(of: endpoint)
-        } catch {
-            return fanout.sendText(conn, ClientProtocol.error(.invalidEndpoint, error.reason, endpoint: endpoint, id: id))
+        let canonical: String
+        switch resolve(endpoint, id: id) {
+        case .refused(let reply): return fanout.sendText(conn, reply)
+        case .found(let found, let name):
+            address = found
+            canonical = name ?? endpoint
         }
-        guard servedTopics.contains(address.topic) else {
-            return fanout.sendText(conn, ClientProtocol.error(
-                .unknownTopic, "topic '\(address.topic)' is not served by this gateway", endpoint: endpoint, id: id))
-        }
-        var key = address.key
-        let canonical = key.withUTF8 { mapper.endpoint(topic: address.topic, key: UnsafeRawBufferPointer($0)) } ?? endpoint
         guard let session = sessions.withLock({ $0[conn] }), let identity = session.identity else { return }
         if let refusal = Self.refusal(of: .publish, to: canonical, by: identity) {
             return fanout.sendText(conn, ClientProtocol.error(refusal.code, refusal.message, endpoint: endpoint, id: id))
@@ -353,20 +349,14 @@ final class ClientSessions: @unchecked Sendable {
                            fanout: FanoutHandle) -> String?
     {
         let address: KafkaAddress
-        do {
-            address = try mapper.address(of: endpoint)
-        } catch {
-            return ClientProtocol.error(.invalidEndpoint, error.reason, endpoint: endpoint, id: id)
-        }
-        guard servedTopics.contains(address.topic) else {
-            return ClientProtocol.error(
-                .unknownTopic, "topic '\(address.topic)' is not served by this gateway", endpoint: endpoint, id: id)
-        }
-        // Deliveries are addressed by the mapper's own name for (topic, key).
-        var key = address.key
-        guard let canonical = key.withUTF8({ mapper.endpoint(topic: address.topic, key: UnsafeRawBufferPointer($0)) })
-        else {
+        let canonical: String
+        switch resolve(endpoint, id: id) {
+        case .refused(let reply): return reply
+        case .found(_, nil):
             return ClientProtocol.error(.invalidEndpoint, "endpoint maps to no deliverable key", endpoint: endpoint, id: id)
+        case .found(let found, let name?):
+            address = found
+            canonical = name
         }
         guard let identity = sessions.withLock({ $0[conn]?.identity }) else { return nil }
         if let refusal = Self.refusal(of: .subscribe, to: canonical, by: identity) {
@@ -444,6 +434,34 @@ final class ClientSessions: @unchecked Sendable {
         }
     }
 
+    /// An endpoint a client named: its Kafka address and the mapper's own
+    /// name for it (nil when its key maps back to no endpoint), or the
+    /// error reply.
+    private enum Resolution {
+        case found(KafkaAddress, canonical: String?)
+        case refused(String)
+    }
+
+    private func resolve(_ endpoint: String, id: JSONValue?) -> Resolution {
+        let address: KafkaAddress
+        do {
+            address = try mapper.address(of: endpoint)
+        } catch {
+            return .refused(ClientProtocol.error(.invalidEndpoint, error.reason, endpoint: endpoint, id: id))
+        }
+        guard servedTopics.contains(address.topic) else {
+            return .refused(ClientProtocol.error(
+                .unknownTopic, "topic '\(address.topic)' is not served by this gateway", endpoint: endpoint, id: id))
+        }
+        return .found(address, canonical: canonicalName(of: address))
+    }
+
+    /// Deliveries are addressed by the mapper's own name for (topic, key).
+    private func canonicalName(of address: KafkaAddress) -> String? {
+        var key = address.key
+        return key.withUTF8 { mapper.endpoint(topic: address.topic, key: UnsafeRawBufferPointer($0)) }
+    }
+
     /// Why `identity` may not act on `endpoint` now, or nil when it may.
     static func refusal(of action: EndpointAction, to endpoint: String, by identity: Identity, now: Double = Date().timeIntervalSince1970)
         -> (code: ClientProtocol.ErrorCode, message: String)?
@@ -494,11 +512,7 @@ final class ClientSessions: @unchecked Sendable {
     }
 
     private func unsubscribe(_ conn: cf_conn_id, endpoint: String, id: JSONValue?, fanout: FanoutHandle) -> String {
-        var canonical = endpoint
-        if let address = try? mapper.address(of: endpoint) {
-            var key = address.key
-            canonical = key.withUTF8 { mapper.endpoint(topic: address.topic, key: UnsafeRawBufferPointer($0)) } ?? endpoint
-        }
+        let canonical = (try? mapper.address(of: endpoint)).flatMap(canonicalName) ?? endpoint
         // Under the sessions lock, so a replay finishing now cannot subscribe after this.
         sessions.withLock { table in
             if table[conn]?.endpoints.removeValue(forKey: canonical) != nil { fanout.unsubscribe(conn, from: canonical) }
