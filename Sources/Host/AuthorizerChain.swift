@@ -8,10 +8,6 @@ import StreamgatePluginAPI
 struct AuthorizerChain: Sendable {
     let authorizers: [(name: String, authorizer: any Authorizer)]
 
-    func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
-        await decide(credentials).result
-    }
-
     /// The answer, and which authorizer gave it (nil: none did).
     func decide(_ credentials: Credentials) async -> (result: AuthenticationResult, by: Int?) {
         for (index, (_, authorizer)) in authorizers.enumerated() {

@@ -318,12 +318,12 @@ final class JWTAuthorizer: Authorizer {
 /// A token's claims as JSON values: the names of the rights claims are
 /// configurable, so the payload is read as an open object.
 struct TokenClaims: JWTPayload {
-    let values: [String: ClaimValue]
+    let values: [String: JSONValue]
 
-    init(values: [String: ClaimValue]) { self.values = values }
+    init(values: [String: JSONValue]) { self.values = values }
 
     init(from decoder: any Decoder) throws {
-        values = try [String: ClaimValue](from: decoder)
+        values = try [String: JSONValue](from: decoder)
     }
 
     func encode(to encoder: any Encoder) throws { try values.encode(to: encoder) }
@@ -347,38 +347,6 @@ struct TokenClaims: JWTPayload {
         case .string(let s)?: return [s]
         case .array(let items)?: return items.compactMap { if case .string(let s) = $0 { s } else { nil } }
         default: return []
-        }
-    }
-}
-
-/// A JSON value inside a token.
-enum ClaimValue: Codable, Sendable, Equatable {
-    case string(String)
-    case number(Double)
-    case bool(Bool)
-    case array([ClaimValue])
-    case object([String: ClaimValue])
-    case null
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? container.decode(Double.self) { self = .number(n) }
-        else if let s = try? container.decode(String.self) { self = .string(s) }
-        else if let a = try? container.decode([ClaimValue].self) { self = .array(a) }
-        else { self = .object(try container.decode([String: ClaimValue].self)) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .string(let s): try container.encode(s)
-        case .number(let n): try container.encode(n)
-        case .bool(let b): try container.encode(b)
-        case .array(let a): try container.encode(a)
-        case .object(let o): try container.encode(o)
-        case .null: try container.encodeNil()
         }
     }
 }

@@ -526,7 +526,7 @@ extension AuthorizationTests {
             let log = CallLog()
             let a = try alice()
             let c = chain([("one", .identified(a)), ("two", .denied(reason: "no"))], log: log)
-            #expect(await c.authenticate(credentials("tok")) == .identified(a))
+            #expect(await c.decide(credentials("tok")).result == .identified(a))
             #expect(await log.calls == ["one"])
         }
 
@@ -562,9 +562,9 @@ extension AuthorizationTests {
 
         @Test func anEmptyChainFollowsTheSameRules() async throws {
             let c = AuthorizerChain(authorizers: [])
-            #expect(await c.authenticate(credentials(nil))
+            #expect(await c.decide(credentials(nil)).result
                 == .identified(Identity(subject: "anonymous", rights: .none, expiresAt: nil)))
-            _ = try denial(await c.authenticate(credentials("x")))
+            _ = try denial(await c.decide(credentials("x")).result)
         }
 
         @Test func revisionsInOrder() async {
@@ -1046,7 +1046,7 @@ extension AuthorizationTests {
 extension AuthorizationTests {
     @Suite("Authorization: jwt claim checks")
     struct JWTCheckTests {
-        static func claims(_ values: [String: ClaimValue]) -> TokenClaims {
+        static func claims(_ values: [String: JSONValue]) -> TokenClaims {
             TokenClaims(values: values)
         }
 
@@ -1078,8 +1078,8 @@ extension AuthorizationTests {
 
         @Test func audienceForms() async throws {
             let authorizer = try await jwt(hs256(["audience": "sg", "issuer": "idp"]))
-            let base: [String: ClaimValue] = ["exp": .number(2_000), "iss": .string("idp")]
-            func with(_ aud: ClaimValue?) -> TokenClaims {
+            let base: [String: JSONValue] = ["exp": .number(2_000), "iss": .string("idp")]
+            func with(_ aud: JSONValue?) -> TokenClaims {
                 var v = base
                 v["aud"] = aud
                 return TokenClaims(values: v)
@@ -1464,8 +1464,8 @@ extension AuthorizationTests {
             for info in [connection(authorization: "Bearer \(Self.tokenA)"),
                          connection(query: "x=1&access_token=\(Self.tokenA)")]
             {
-                let id = try identity(await chain.authenticate(Credentials(token: AuthorizerChain.token(of: info),
-                                                                            connection: info)))
+                let id = try identity(await chain.decide(Credentials(token: AuthorizerChain.token(of: info),
+                                                                            connection: info)).result)
                 #expect(id.subject == "svc")
                 #expect(ClientSessions.refusal(of: .subscribe, to: "/svc/a", by: id) == nil)
                 #expect(ClientSessions.refusal(of: .subscribe, to: "/svc/a/b", by: id)?.code == .forbidden)
