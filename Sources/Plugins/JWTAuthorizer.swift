@@ -124,14 +124,15 @@ final class JWTAuthorizer: Authorizer {
     private let settings: JWTSettings
     private let logger: any PluginLogger
     private let loaded = Mutex<Loaded?>(nil)
-    private let lastCheck = Mutex<Date>(.distantPast)
-    private let reloads = Atomic<UInt64>(0)
+    /// The JWKS file, watched for changes.
+    private let jwks: WatchedFile?
 
     init(keys: [JWTKeySpec], jwksFile: String?, settings: JWTSettings, logger: any PluginLogger,
          jwksKeyPath: String = "jwks_file")
     {
         specs = keys
         self.jwksFile = jwksFile
+        jwks = jwksFile.map(WatchedFile.init)
         self.jwksKeyPath = jwksKeyPath
         self.settings = settings
         self.logger = logger
@@ -190,7 +191,7 @@ final class JWTAuthorizer: Authorizer {
         }
         var modified: Date?
         if let jwksFile {
-            modified = Self.modificationDate(jwksFile)
+            modified = jwks?.modificationDate
             guard let json = try? String(contentsOfFile: jwksFile, encoding: .utf8) else {
                 throw ConfigurationError(key: jwksKeyPath, value: "\"\(jwksFile)\"", expected: "a readable JWKS file")
             }
@@ -220,34 +221,24 @@ final class JWTAuthorizer: Authorizer {
                 return nil
             }
         }
-        guard let jwksFile else { return loaded.withLock { $0 } }
-        let now = Date()
-        let due = lastCheck.withLock { last -> Bool in
-            guard now.timeIntervalSince(last) >= 1 else { return false }
-            last = now
-            return true
-        }
-        if due, Self.modificationDate(jwksFile) != loaded.withLock({ $0?.jwksModified }) {
+        guard let jwks else { return loaded.withLock { $0 } }
+        if jwks.changed(since: loaded.withLock({ $0?.jwksModified })) {
             do {
                 let fresh = try await build()
                 loaded.withLock { $0 = fresh }
-                reloads.add(1, ordering: .relaxed)
-                logger.log(.info, "jwt: reloaded keys from \(jwksFile)")
+                jwks.reloaded()
+                logger.log(.info, "jwt: reloaded keys from \(jwks.path)")
             } catch {
-                logger.log(.error, "jwt: keeping the previous keys, cannot reload \(jwksFile): \(error)")
+                logger.log(.error, "jwt: keeping the previous keys, cannot reload \(jwks.path): \(error)")
             }
         }
         return loaded.withLock { $0 }
     }
 
-    private static func modificationDate(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-    }
-
     /// Moves on each time the JWKS file is re-read (a key may have been removed).
     func revision() async -> UInt64 {
         _ = await currentKeys()
-        return reloads.load(ordering: .relaxed)
+        return jwks?.revision ?? 0
     }
 
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {

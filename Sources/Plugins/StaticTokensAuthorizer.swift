@@ -38,14 +38,12 @@ final class StaticTokensAuthorizer: Authorizer {
         let modified: Date?
     }
 
-    private let file: String
+    private let file: WatchedFile
     private let logger: any PluginLogger
     private let table = Mutex<Table>(Table(identities: [:], modified: nil))
-    private let lastCheck = Mutex<Date>(.distantPast)
-    private let reloads = Atomic<UInt64>(0)
 
     init(file: String, logger: any PluginLogger) {
-        self.file = file
+        self.file = WatchedFile(file)
         self.logger = logger
     }
 
@@ -63,29 +61,23 @@ final class StaticTokensAuthorizer: Authorizer {
     /// Moves on each time the file is re-read, so live connections are checked again.
     func revision() async -> UInt64 {
         reloadIfChanged()
-        return reloads.load(ordering: .relaxed)
+        return file.revision
     }
 
     private func reloadIfChanged() {
-        let now = Date()
-        let due = lastCheck.withLock { last -> Bool in
-            guard now.timeIntervalSince(last) >= 1 else { return false }
-            last = now
-            return true
-        }
-        guard due, Self.modificationDate(file) != table.withLock({ $0.modified }) else { return }
+        guard file.changed(since: table.withLock({ $0.modified })) else { return }
         do {
             try reload()
-            logger.log(.info, "static-tokens: reloaded \(file)")
+            logger.log(.info, "static-tokens: reloaded \(file.path)")
         } catch {
-            logger.log(.error, "static-tokens: keeping the previous tokens, cannot reload \(file): \(error.reason)")
+            logger.log(.error, "static-tokens: keeping the previous tokens, cannot reload \(file.path): \(error.reason)")
         }
     }
 
     /// Reads the file; throws a reason naming what is wrong and where.
     func reload() throws(EndpointError) {
-        let modified = Self.modificationDate(file)
-        guard let data = FileManager.default.contents(atPath: file) else { throw EndpointError("cannot read the file") }
+        let modified = file.modificationDate
+        guard let data = FileManager.default.contents(atPath: file.path) else { throw EndpointError("cannot read the file") }
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let entries = root["tokens"] as? [[String: Any]]
         else { throw EndpointError("expected {\"tokens\": [{\"token\": ..., \"subject\": ..., \"subscribe\": [...], \"publish\": [...]}]}") }
@@ -114,10 +106,6 @@ final class StaticTokensAuthorizer: Authorizer {
             identities[Data(SHA256.hash(data: Data(token.utf8)))] = Identity(subject: subject, rights: rights, expiresAt: expiry)
         }
         table.withLock { $0 = Table(identities: identities, modified: modified) }
-        reloads.add(1, ordering: .relaxed)
-    }
-
-    private static func modificationDate(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+        file.reloaded()
     }
 }
