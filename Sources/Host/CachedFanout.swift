@@ -147,22 +147,15 @@ final class CachedFanout: @unchecked Sendable {
                       subscription: UInt64, nowNs: UInt64) -> Outcome
     {
         guard let position = options.resume else {
-            var frames: [OpaquePointer] = []
-            if options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = Self.snapshotCopy(latest.frame) {
-                frames.append(copy)
-            }
-            return queue(conn, endpoint, subscription, frames: frames, notices: [], marker: nil)
+            return queue(conn, endpoint, subscription, frames: snapshot(s, endpoint, options), notices: [], marker: nil)
         }
         guard let partition = s.cache.partition(ofEpoch: position.epoch), partition.topic == topic else {
             // The position belongs to an offset sequence this node does not
             // serve for this topic: say so, then go on live.
             let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: position.epoch,
                                                    current: s.cache.epoch(of: endpoint))
-            var frames: [OpaquePointer] = []
-            if options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = Self.snapshotCopy(latest.frame) {
-                frames.append(copy)
-            }
-            return queue(conn, endpoint, subscription, frames: frames, notices: [notice], marker: nil)
+            return queue(conn, endpoint, subscription, frames: snapshot(s, endpoint, options), notices: [notice],
+                         marker: nil)
         }
         guard let partitionState = s.cache.state(of: partition), position.seq <= partitionState.lastOffset else {
             // The client saw more than this node has consumed (it came from a
@@ -321,6 +314,13 @@ final class CachedFanout: @unchecked Sendable {
         }
         s.waiters = keep
         return ready
+    }
+
+    /// The endpoint's latest message flagged as a snapshot, when asked for and cached.
+    private func snapshot(_ s: State, _ endpoint: String, _ options: SubscribeOptions) -> [OpaquePointer] {
+        guard options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = Self.snapshotCopy(latest.frame)
+        else { return [] }
+        return [copy]
     }
 
     /// A copy of a delivery frame with the snapshot flag set.

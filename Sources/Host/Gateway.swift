@@ -81,8 +81,8 @@ struct Gateway {
                 services: [
                     .init(service: FanoutService(server: server, logger: logger)),
                     .init(service: SourceService(source: plugins.source, sink: router, server: server)),
-                    .init(service: CacheUpkeepService(cached: cached)),
-                    .init(service: SessionUpkeepService(sessions: sessions)),
+                    .init(service: PeriodicService(interval: .milliseconds(100)) { [cached] in cached.tick() }),
+                    .init(service: PeriodicService(interval: .seconds(1)) { [sessions] in await sessions.upkeep() }),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -150,27 +150,17 @@ struct SourceService: Service {
     }
 }
 
-/// Evicts expired cache entries and times out waiting resumes while no
-/// records arrive (records arriving do it too, a little per batch).
-struct CacheUpkeepService: Service {
-    let cached: CachedFanout
+/// Runs `work` every `interval` until graceful shutdown: the cache's upkeep
+/// (expired entries and waiting resumes while no records arrive, every 100 ms)
+/// and the sessions' (token expiry and revocation, every second).
+struct PeriodicService: Service {
+    let interval: Duration
+    let work: @Sendable () async -> Void
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(100))
-            cached.tick()
-        }
-    }
-}
-
-/// Token expiry and revocation on live connections, once a second.
-struct SessionUpkeepService: Service {
-    let sessions: ClientSessions
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            await sessions.upkeep()
+            try? await Task.sleep(for: interval)
+            await work()
         }
     }
 }

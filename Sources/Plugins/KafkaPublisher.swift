@@ -127,7 +127,7 @@ private final class HandleBox: @unchecked Sendable {
 /// Calls `body` with C arrays of the headers' value pointers and sizes.
 private func withHeaderPointers<R>(_ headers: [PublishHeader],
                                    _ body: (UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int>?) -> R) -> R {
-    var copies: [UnsafeMutableRawPointer?] = headers.map { header in
+    let copies: [UnsafeMutableRawPointer?] = headers.map { header in
         let p = malloc(max(1, header.value.count))
         header.value.withUnsafeBytes { if let base = $0.baseAddress { p?.copyMemory(from: base, byteCount: $0.count) } }
         return p
@@ -135,6 +135,5 @@ private func withHeaderPointers<R>(_ headers: [PublishHeader],
     defer { copies.forEach { free($0) } }
     let values = copies.map { UnsafeRawPointer($0) }
     let sizes = headers.map { $0.value.count }
-    _ = copies
     return values.withUnsafeBufferPointer { v in sizes.withUnsafeBufferPointer { s in body(v.baseAddress, s.baseAddress) } }
 }
