@@ -163,11 +163,14 @@ STREAMGATE_LOOPS = 1   # see BENCHMARKS.md: the load generator needs the other c
 
 
 def start_streamgate(workdir: Path, source: dict, name: str = "streamgate", loops: int = STREAMGATE_LOOPS,
-                     io_uring: bool = True) -> Server:
+                     io_uring: bool = True, max_write_delay_ms: int | None = None) -> Server:
     port = free_port()
+    websocket = {"max_output_bytes": 16 << 20}
+    if max_write_delay_ms is not None:
+        websocket["max_write_delay_ms"] = max_write_delay_ms
     config = {"listen": {"host": "127.0.0.1", "port": port}, "event_loops": loops, "log_level": "warning",
               "io_uring": io_uring,
-              "websocket": {"max_output_bytes": 16 << 20}, "console": {"enabled": False}, "source": source,
+              "websocket": websocket, "console": {"enabled": False}, "source": source,
               # One client process holds up to 18,000 connections from one address.
               "limits": {"max_connections_per_address": 0}}
     path = workdir / f"{name}-{port}.json"
@@ -463,6 +466,9 @@ def scenario_throughput(plan: Plan, workdir: Path, peers: list[str]) -> dict:
 def systems_for_throughput(plan: Plan, workdir: Path, peers: list[str]):
     k, rate, payload = plan.throughput_keys, plan.throughput_rate, plan.payload
     yield ("streamgate", lambda: start_streamgate(workdir, generator_source(k, rate, payload)), Load())
+    # The same gateway with write pacing off: what a saturated loop costs when it writes every turn.
+    yield ("streamgate, no write delay", lambda: start_streamgate(workdir, generator_source(k, rate, payload),
+                                                                  max_write_delay_ms=0), Load())
     yield ("streamgate, 2 loops", lambda: start_streamgate(workdir, generator_source(k, rate, payload), loops=2), Load())
     yield ("bare-send", lambda: start_baresend(workdir, k, rate, payload), Load())
     try:

@@ -154,6 +154,7 @@ typedef struct loop_stats {
     uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
     uint64_t write_calls, connections_limited, origins_refused, idle_closes;
+    uint64_t delayed_write_periods;
 } loop_stats;
 
 /* Single-writer counters read by other threads: relaxed atomic store, no lock. */
@@ -194,6 +195,12 @@ struct cf_loop {
     cf_conn **ring_conns;
     size_t *ring_totals;
     volatile int ring_active;
+    /* Write pacing (write_pacing.c): a saturated loop writes each
+     * connection at most every write_delay_ms, so frames share segments. */
+    uint32_t write_delay_ms;      /* the adaptive part; see loop_write_delay */
+    uint64_t next_flush_ms;       /* when held writes are due */
+    uint64_t pacing_start_ns;     /* the current pacing period began */
+    uint64_t pacing_idle_ns;      /* time spent waiting for events in it */
     int watch_fd;            /* a source's readiness fd (loop 0), -1 if none */
     cf_ready_fn watch_ready;
     void *watch_context;

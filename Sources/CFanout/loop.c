@@ -42,6 +42,7 @@
 #define STOP_GRACE_MS 1000
 #define RING_BATCH 1024          /* connections per io_uring submission */
 #define RING_IOV_PER_CONN 16     /* frames per connection per submission */
+#define PACING_PERIOD_NS 500000000ull /* how often a loop re-decides its write delay */
 
 /* The loop running on this thread, if any: a command submitted by its own
  * thread (a reply from a callback, a ticker's publish) needs no wake-up, as
@@ -458,6 +459,38 @@ static void flush_pending(cf_loop *loop) {
     }
 }
 
+/* ---------------------------------------------------------- write pacing -- */
+
+/* The delay in force: the adaptive one, never below the configured floor,
+ * and none while stopping (close frames must go out now). */
+static uint32_t loop_write_delay(const cf_loop *loop) {
+    if (loop->stopping) return 0;
+    uint32_t floor = loop->server->config.min_write_delay_ms;
+    return loop->write_delay_ms > floor ? loop->write_delay_ms : floor;
+}
+
+/* Writes what is queued, unless a write delay is in force and not yet over:
+ * then the frames wait, and later ones join them in the same write. */
+static void flush_when_due(cf_loop *loop, uint64_t now) {
+    uint32_t delay = loop_write_delay(loop);
+    if (delay && now < loop->next_flush_ms) return;
+    flush_pending(loop);
+    loop->next_flush_ms = now + delay;
+}
+
+/* At the end of each pacing period: how busy was the loop, so how long
+ * should it hold its writes next (write_pacing.c)? */
+static void update_pacing(cf_loop *loop, uint64_t now) {
+    uint64_t period = now - loop->pacing_start_ns;
+    if (period < PACING_PERIOD_NS) return;
+    uint64_t busy = period > loop->pacing_idle_ns ? period - loop->pacing_idle_ns : 0;
+    loop->write_delay_ms =
+        cf_write_delay_next(loop->write_delay_ms, busy, period, loop->server->config.max_write_delay_ms);
+    if (loop_write_delay(loop)) STAT_ADD(loop, delayed_write_periods, 1);
+    loop->pacing_start_ns = now;
+    loop->pacing_idle_ns = 0;
+}
+
 static void free_dead(cf_loop *loop) {
     cf_conn *c = loop->dead_list;
     loop->dead_list = NULL;
@@ -479,6 +512,7 @@ void *loop_run(void *arg) {
     cf_server *server = loop->server;
     bool ticking = loop->index == 0 && server->tick;
     uint64_t next_source_tick = now_ns() + (ticking ? server->tick_interval_ns : 0);
+    loop->pacing_start_ns = now_ns();
     for (;;) {
         /* Sleep until an event, the next timer sweep (when anything is timed)
          * or the source's next tick, whichever comes first. */
@@ -492,6 +526,13 @@ void *loop_run(void *arg) {
             int64_t until = next_source_tick > now ? (int64_t)(next_source_tick - now) : 0;
             if (wait_ns < 0 || until < wait_ns) wait_ns = until;
         }
+        if (loop->write_list && loop_write_delay(loop)) {
+            /* Held writes: wake when they are due. */
+            uint64_t now = now_ms();
+            int64_t until = loop->next_flush_ms > now ? (int64_t)(loop->next_flush_ms - now) * 1000000 : 0;
+            if (wait_ns < 0 || until < wait_ns) wait_ns = until;
+        }
+        uint64_t wait_started = now_ns();
         int n;
         if (wait_ns < 0) {
             n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, -1);
@@ -499,6 +540,11 @@ void *loop_run(void *arg) {
             struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
             n = epoll_pwait2(loop->epoll_fd, events, MAX_EVENTS, &ts, NULL);
         }
+        uint64_t woke = now_ns();
+        loop->pacing_idle_ns += woke - wait_started;
+        /* Idle for a whole period: not overloaded, whatever came before. */
+        if (woke - wait_started >= PACING_PERIOD_NS) loop->write_delay_ms = 0;
+        update_pacing(loop, woke);
         for (int i = 0; i < n; i++) {
             void *tag = events[i].data.ptr;
             if (tag == TAG_EVENTFD) {
@@ -532,8 +578,8 @@ void *loop_run(void *arg) {
         /* Commands a command's callback submitted to this loop run now:
          * a loop's own submissions do not wake it. */
         for (int again = 0; again < 4 && !queue_is_empty(loop); again++) run_commands(loop);
-        flush_pending(loop);
         uint64_t now = now_ms();
+        flush_when_due(loop, now);
         if (now >= next_tick) {
             run_timers(loop, now);
             if (idle_checks && now >= next_idle_sweep) {
@@ -543,7 +589,7 @@ void *loop_run(void *arg) {
                     if (loop->conns[fd]) conn_check_idle(loop->conns[fd], now);
                 next_idle_sweep = now + IDLE_SWEEP_MS;
             }
-            flush_pending(loop);
+            flush_when_due(loop, now);
             next_tick = now + TIMER_TICK_MS;
         }
         free_dead(loop);

@@ -28,6 +28,8 @@ void cf_server_config_init(cf_server_config *c) {
     c->handshake_timeout_ms = 10000;
     c->close_timeout_ms = 2000;
     c->use_io_uring = 1;
+    c->max_write_delay_ms = 200;
+    c->min_write_delay_ms = 0;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -46,6 +48,10 @@ cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *
         config->max_message_bytes > (1u << 30) || config->echo_max_message_bytes > (1u << 30) ||
         config->max_output_bytes > ((size_t)1 << 40)) {
         snprintf(errstr, errstr_size, "buffer limits out of range (messages 125 B..1 GiB, output >= 1 KiB, headers >= 256 B)");
+        return NULL;
+    }
+    if (config->max_write_delay_ms > 60000 || config->min_write_delay_ms > 60000) {
+        snprintf(errstr, errstr_size, "write delays must be at most 60000 ms");
         return NULL;
     }
     cf_server *s = calloc(1, sizeof(cf_server));
@@ -194,7 +200,7 @@ void cf_server_get_stats(const cf_server *s, cf_stats *out) {
         SUM(connections_accepted); SUM(connections_open); SUM(handshakes_rejected);
         SUM(protocol_errors); SUM(slow_consumer_closes); SUM(messages_published);
         SUM(messages_delivered); SUM(bytes_written); SUM(write_calls); SUM(connections_limited);
-        SUM(origins_refused); SUM(idle_closes);
+        SUM(origins_refused); SUM(idle_closes); SUM(delayed_write_periods);
 #undef SUM
     }
 }

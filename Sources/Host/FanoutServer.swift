@@ -30,6 +30,8 @@ final class FanoutServer: @unchecked Sendable {
         var handshakeTimeoutMs: Int
         var closeTimeoutMs: Int
         var idleTimeoutMs = 0
+        var maxWriteDelayMs = 200
+        var minWriteDelayMs = 0
         var maxConnections = 0
         var maxConnectionsPerAddress = 0
         var allowedOrigins: [String] = []
@@ -57,6 +59,8 @@ final class FanoutServer: @unchecked Sendable {
                     config.handshake_timeout_ms = UInt32(settings.handshakeTimeoutMs)
                     config.close_timeout_ms = UInt32(settings.closeTimeoutMs)
                     config.idle_timeout_ms = UInt32(settings.idleTimeoutMs)
+                    config.max_write_delay_ms = UInt32(settings.maxWriteDelayMs)
+                    config.min_write_delay_ms = UInt32(settings.minWriteDelayMs)
                     config.max_connections = UInt32(settings.maxConnections)
                     config.max_connections_per_address = UInt32(settings.maxConnectionsPerAddress)
                     config.allowed_origins = origins

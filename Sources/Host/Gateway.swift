@@ -30,7 +30,7 @@ struct Gateway {
                 maxMessageBytes: c.maxMessageBytes, echoMaxMessageBytes: c.echoMaxMessageBytes,
                 maxOutputBytes: c.maxOutputBytes, maxHeaderBytes: c.maxHeaderBytes,
                 handshakeTimeoutMs: c.handshakeTimeoutMs, closeTimeoutMs: c.closeTimeoutMs,
-                idleTimeoutMs: c.idleTimeoutMs,
+                idleTimeoutMs: c.idleTimeoutMs, maxWriteDelayMs: c.maxWriteDelayMs, minWriteDelayMs: c.minWriteDelayMs,
                 maxConnections: c.maxConnections, maxConnectionsPerAddress: c.maxConnectionsPerAddress,
                 allowedOrigins: c.allowedOrigins),
             sessions: sessions)
@@ -98,7 +98,7 @@ struct Gateway {
                 "messages_delivered": "\(stats.messages_delivered)", "connections_accepted": "\(stats.connections_accepted)",
                 "slow_consumer_closes": "\(stats.slow_consumer_closes)", "protocol_errors": "\(stats.protocol_errors)",
                 "connections_limited": "\(stats.connections_limited)", "origins_refused": "\(stats.origins_refused)",
-                "idle_closes": "\(stats.idle_closes)",
+                "idle_closes": "\(stats.idle_closes)", "delayed_write_periods": "\(stats.delayed_write_periods)",
                 "publishes_rate_limited": "\(sessions.rateLimitedPublishes)",
                 "subscriptions_over_limit": "\(sessions.refusedSubscriptions)",
                 "cache_messages": "\(cache.messages)", "cache_bytes": "\(cache.bytes)",

@@ -31,6 +31,10 @@ struct GatewayConfiguration {
     var handshakeTimeoutMs = 10_000
     var closeTimeoutMs = 2_000
     var idleTimeoutMs = 120_000
+    /// Under overload a loop holds writes up to this long so frames share TCP segments (0 = never).
+    var maxWriteDelayMs = 200
+    /// Writes are always held this long (fixed coalescing: less CPU, more latency).
+    var minWriteDelayMs = 0
     var echoPath: String?
     var echoMaxMessageBytes = 16 * 1024 * 1024 + 1024
     var consoleEnabled = true
@@ -109,6 +113,8 @@ struct GatewayConfiguration {
             throw ConfigurationError(key: "websocket.idle_timeout_ms", value: "\(idleTimeoutMs)",
                                      expected: "0 (never) or at least 1000")
         }
+        maxWriteDelayMs = try websocket.int("max_write_delay_ms", default: maxWriteDelayMs, range: 0...60_000)
+        minWriteDelayMs = try websocket.int("min_write_delay_ms", default: minWriteDelayMs, range: 0...60_000)
         try websocket.finish()
 
         let echo = try root.section("echo")

@@ -124,8 +124,13 @@ final class GeneratorSchedule: @unchecked Sendable {
     func deliverDue(into sink: any MessageSink) {
         let keyCount = UInt64(keys.count)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - startNanoseconds) / 1e9
-        let due = spread
+        let scheduled = spread
             ? UInt64(elapsed * ratePerKey * Double(keyCount)) : (UInt64(elapsed * ratePerKey) + 1) * keyCount
+        // A generator that outruns the loop catches up at most 10 ms of records
+        // (at least one round of keys) per tick, so a tick stays short and the
+        // loop keeps serving its connections and its stop signal; no record is skipped.
+        let catchUp = max(keyCount, UInt64(ratePerKey * Double(keyCount) / 100))
+        let due = min(scheduled, sent + catchUp)
         guard sent < due else { return }
         while sent < due {
             let index = Int(sent % keyCount)

@@ -434,6 +434,30 @@ class Delivery:
     payload: bytes
 
 
+def start_generator_gateway(tmp_path: Path, options: dict, overrides: dict | None = None
+                            ) -> tuple[subprocess.Popen, int]:
+    """A gateway on one loop fed by the `generator` source (no broker); its
+    log, stop line included, goes to tmp_path / "generator.log"."""
+    port = free_port()
+    config = tmp_path / "generator.json"
+    config.write_text(json.dumps(deep_merge({"listen": {"port": port}, "event_loops": 1,
+                                             "source": {"plugin": "generator", "options": options}},
+                                            overrides or {})))
+    log = open(tmp_path / "generator.log", "wb")
+    proc = subprocess.Popen([str(STREAMGATE_BIN), "serve", "--config", str(config)], stdout=log,
+                            stderr=subprocess.STDOUT, env=subprocess_env())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError((tmp_path / "generator.log").read_text())
+
+
 def parse_delivery(frame: bytes) -> Delivery:
     assert len(frame) >= HEADER.size, f"delivery frame of {len(frame)} bytes is shorter than its header"
     kind, flags, e_len, p_len, seq, ts = HEADER.unpack_from(frame)

@@ -10,29 +10,8 @@ import json
 import struct
 import subprocess
 import time
-import urllib.request
 
-from conftest import STREAMGATE_BIN, WsClient, free_port, subprocess_env
-
-
-def start_generator_gateway(tmp_path, options: dict) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    config = tmp_path / "generator.json"
-    config.write_text(json.dumps({"listen": {"port": port}, "event_loops": 1,
-                                  "source": {"plugin": "generator", "options": options}}))
-    log = open(tmp_path / "generator.log", "wb")
-    proc = subprocess.Popen([str(STREAMGATE_BIN), "serve", "--config", str(config)], stdout=log,
-                            stderr=subprocess.STDOUT, env=subprocess_env())
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError((tmp_path / "generator.log").read_text())
+from conftest import STREAMGATE_BIN, WsClient, start_generator_gateway, subprocess_env
 
 
 def test_generator_feeds_subscribers_at_its_rate_with_the_documented_payload(tmp_path):

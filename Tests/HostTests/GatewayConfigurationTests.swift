@@ -34,6 +34,8 @@ struct GatewayConfigurationTests {
         #expect(c.maxHeaderBytes == 8 * 1024)
         #expect(c.handshakeTimeoutMs == 10_000)
         #expect(c.closeTimeoutMs == 2_000)
+        #expect(c.maxWriteDelayMs == 200)
+        #expect(c.minWriteDelayMs == 0)
         #expect(c.consoleEnabled)
         #expect(c.logLevel == .info)
         #expect(c.authorization.map(\.name) == ["allow-all"])
@@ -53,7 +55,8 @@ struct GatewayConfigurationTests {
               "listen": {"host": "::", "port": 9000},
               "event_loops": 4,
               "websocket": {"path": "/stream", "max_message_bytes": 1000, "max_output_bytes": 2048,
-                            "max_header_bytes": 4096, "handshake_timeout_ms": 500, "close_timeout_ms": 300},
+                            "max_header_bytes": 4096, "handshake_timeout_ms": 500, "close_timeout_ms": 300,
+                            "max_write_delay_ms": 50, "min_write_delay_ms": 5},
               "echo": {"enabled": true, "path": "/e", "max_message_bytes": 200},
               "console": {"enabled": false},
               "log_level": "debug",
@@ -71,6 +74,8 @@ struct GatewayConfigurationTests {
         #expect(c.maxHeaderBytes == 4096)
         #expect(c.handshakeTimeoutMs == 500)
         #expect(c.closeTimeoutMs == 300)
+        #expect(c.maxWriteDelayMs == 50)
+        #expect(c.minWriteDelayMs == 5)
         #expect(c.echoPath == "/e")
         #expect(c.echoMaxMessageBytes == 200)
         #expect(!c.consoleEnabled)
@@ -111,6 +116,8 @@ struct GatewayConfigurationTests {
         (#""listen":5"#, "listen"),
         (#""websocket":{"path":"ws"}"#, "websocket.path"),
         (#""websocket":{"max_message_bytes":10}"#, "websocket.max_message_bytes"),
+        (#""websocket":{"max_write_delay_ms":60001}"#, "websocket.max_write_delay_ms"),
+        (#""websocket":{"min_write_delay_ms":-1}"#, "websocket.min_write_delay_ms"),
         (#""event_loops":65"#, "event_loops"),
         (#""log_level":"loud""#, "log_level"),
         (#""console":{"enabled":"yes"}"#, "console.enabled"),

@@ -72,6 +72,10 @@ typedef struct cf_server_config {
                                     * others; requests without Origin pass); NULL or "" = any */
     int use_io_uring;              /* batch each loop turn's writes into one io_uring
                                     * submission (falls back to sendmsg if unavailable) */
+    uint32_t max_write_delay_ms;   /* a saturated loop writes each connection at most this often
+                                    * (adaptive, see cf_write_delay_next); 0 = write every turn */
+    uint32_t min_write_delay_ms;   /* always hold writes at least this long (fixed coalescing,
+                                    * trades latency for CPU); 0 = none */
 } cf_server_config;
 
 /* What the host learns about a connection when its handshake completes. */
@@ -111,6 +115,7 @@ typedef struct cf_stats {
     uint64_t connections_limited;   /* upgrades refused by max_connections(_per_address) */
     uint64_t origins_refused;       /* upgrades refused for their Origin */
     uint64_t idle_closes;           /* connections closed by idle_timeout_ms */
+    uint64_t delayed_write_periods; /* pacing periods (0.5 s) a loop wrote with a delay (overload) */
 } cf_stats;
 
 /* --------------------------------------------------------------- server -- */
@@ -224,6 +229,13 @@ int cf_ws_close_code_is_valid(uint16_t code);
 #define CF_UTF8_ACCEPT 0u
 #define CF_UTF8_REJECT 1u
 uint32_t cf_utf8_validate(uint32_t state, const uint8_t *data, size_t length);
+
+/* The write delay of a loop for its next pacing period, from the current
+ * delay and how long the loop was busy (not waiting for events) in the last
+ * one: it starts at 10 ms and doubles up to max_ms while the loop is
+ * saturated (busy >= 90 %), halves (to 0 below 10 ms) once it is at most
+ * half busy, and holds in between. */
+uint32_t cf_write_delay_next(uint32_t current_ms, uint64_t busy_ns, uint64_t period_ns, uint32_t max_ms);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
  * out must hold 29 bytes; returns 0, or -1 on a malformed key. */
