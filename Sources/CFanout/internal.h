@@ -199,8 +199,8 @@ struct cf_loop {
      * connection at most every write_delay_ms, so frames share segments. */
     uint32_t write_delay_ms;      /* the adaptive part; see loop_write_delay */
     uint64_t next_flush_ms;       /* when held writes are due */
-    uint64_t pacing_start_ns;     /* the current pacing period began */
-    uint64_t pacing_idle_ns;      /* time spent waiting for events in it */
+    uint64_t pacing_start_ns;     /* the current pacing period began (monotonic) */
+    uint64_t pacing_cpu_ns;       /* the loop thread's CPU time then */
     int watch_fd;            /* a source's readiness fd (loop 0), -1 if none */
     cf_ready_fn watch_ready;
     void *watch_context;

@@ -478,17 +478,23 @@ static void flush_when_due(cf_loop *loop, uint64_t now) {
     loop->next_flush_ms = now + delay;
 }
 
-/* At the end of each pacing period: how busy was the loop, so how long
- * should it hold its writes next (write_pacing.c)? */
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* At the end of each pacing period: how much CPU did the loop use, so how
+ * long should it hold its writes next (write_pacing.c)? */
 static void update_pacing(cf_loop *loop, uint64_t now) {
     uint64_t period = now - loop->pacing_start_ns;
     if (period < PACING_PERIOD_NS) return;
-    uint64_t busy = period > loop->pacing_idle_ns ? period - loop->pacing_idle_ns : 0;
-    loop->write_delay_ms =
-        cf_write_delay_next(loop->write_delay_ms, busy, period, loop->server->config.max_write_delay_ms);
+    uint64_t cpu = thread_cpu_ns();
+    loop->write_delay_ms = cf_write_delay_next(loop->write_delay_ms, cpu - loop->pacing_cpu_ns, period,
+                                               loop->server->config.max_write_delay_ms);
     if (loop_write_delay(loop)) STAT_ADD(loop, delayed_write_periods, 1);
     loop->pacing_start_ns = now;
-    loop->pacing_idle_ns = 0;
+    loop->pacing_cpu_ns = cpu;
 }
 
 static void free_dead(cf_loop *loop) {
@@ -513,6 +519,7 @@ void *loop_run(void *arg) {
     bool ticking = loop->index == 0 && server->tick;
     uint64_t next_source_tick = now_ns() + (ticking ? server->tick_interval_ns : 0);
     loop->pacing_start_ns = now_ns();
+    loop->pacing_cpu_ns = thread_cpu_ns();
     for (;;) {
         /* Sleep until an event, the next timer sweep (when anything is timed)
          * or the source's next tick, whichever comes first. */
@@ -541,7 +548,6 @@ void *loop_run(void *arg) {
             n = epoll_pwait2(loop->epoll_fd, events, MAX_EVENTS, &ts, NULL);
         }
         uint64_t woke = now_ns();
-        loop->pacing_idle_ns += woke - wait_started;
         /* Idle for a whole period: not overloaded, whatever came before. */
         if (woke - wait_started >= PACING_PERIOD_NS) loop->write_delay_ms = 0;
         update_pacing(loop, woke);

@@ -13,9 +13,11 @@
  */
 #include "cfanout.h"
 
-/* A loop busy (outside epoll_wait) for at least 9/10 of a period is
- * saturated: it has no idle time left to absorb a burst. */
-#define SATURATED_NUMERATOR 9
+/* A loop thread that used at least 8/10 of a core over a period is
+ * saturated: one burst more and it falls behind. (CPU time, not time
+ * outside epoll_wait: a loop that merely waits for a busy core is not
+ * helped by holding its writes, only delayed.) */
+#define SATURATED_NUMERATOR 8
 #define SATURATED_DENOMINATOR 10
 /* At most half busy: it has room again, so the delay shrinks. Between the
  * two the delay holds, so it does not oscillate around one threshold. */

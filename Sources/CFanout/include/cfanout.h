@@ -231,10 +231,10 @@ int cf_ws_close_code_is_valid(uint16_t code);
 uint32_t cf_utf8_validate(uint32_t state, const uint8_t *data, size_t length);
 
 /* The write delay of a loop for its next pacing period, from the current
- * delay and how long the loop was busy (not waiting for events) in the last
- * one: it starts at 10 ms and doubles up to max_ms while the loop is
- * saturated (busy >= 90 %), halves (to 0 below 10 ms) once it is at most
- * half busy, and holds in between. */
+ * delay and the CPU time the loop's thread used in the last one: it starts
+ * at 10 ms and doubles up to max_ms while the loop is saturated (>= 80 % of
+ * a core), halves (to 0 below 10 ms) once it uses at most half a core, and
+ * holds in between. */
 uint32_t cf_write_delay_next(uint32_t current_ms, uint64_t busy_ns, uint64_t period_ns, uint32_t max_ms);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
