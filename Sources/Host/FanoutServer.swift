@@ -30,8 +30,8 @@ final class FanoutServer: @unchecked Sendable {
         var handshakeTimeoutMs: Int
         var closeTimeoutMs: Int
         var idleTimeoutMs = 0
-        var maxWriteDelayMs = 200
-        var minWriteDelayMs = 0
+        var maxWriteDelayMs: Int
+        var minWriteDelayMs: Int
         var maxConnections = 0
         var maxConnectionsPerAddress = 0
         var allowedOrigins: [String] = []

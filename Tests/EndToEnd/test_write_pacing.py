@@ -24,14 +24,12 @@ async def receive_for(port: int, endpoint: str, seconds: float) -> tuple[list, l
     arrivals, latencies = [], []
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        before = len(client.deliveries)
         try:
-            await client._recv(2)
-        except (TimeoutError, asyncio.TimeoutError):
+            await client.wait_deliveries(len(client.deliveries) + 1, 2)
+        except TimeoutError:
             break
-        if len(client.deliveries) > before:
-            arrivals.append(time.monotonic())
-            latencies.append(time.time_ns() - struct.unpack(">Q", client.deliveries[-1].payload[:8])[0])
+        arrivals.append(time.monotonic())
+        latencies.append(time.time_ns() - struct.unpack(">Q", client.deliveries[-1].payload[:8])[0])
     closing = time.monotonic()
     await client.close()
     assert time.monotonic() - closing < 3, "the close handshake is not held back"
