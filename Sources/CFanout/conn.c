@@ -35,17 +35,8 @@ void conn_set_deadline(cf_conn *c, uint64_t deadline_ms) {
     cf_loop *loop = c->loop;
     bool listed = c->deadline_ms != 0;
     c->deadline_ms = deadline_ms;
-    if (deadline_ms && !listed) {
-        c->timer_prev = NULL;
-        c->timer_next = loop->timer_list;
-        if (loop->timer_list) loop->timer_list->timer_prev = c;
-        loop->timer_list = c;
-    } else if (!deadline_ms && listed) {
-        if (c->timer_prev) c->timer_prev->timer_next = c->timer_next;
-        else loop->timer_list = c->timer_next;
-        if (c->timer_next) c->timer_next->timer_prev = c->timer_prev;
-        c->timer_prev = c->timer_next = NULL;
-    }
+    if (deadline_ms && !listed) conn_list_push(&loop->timer_list, c, TIMER_LINK);
+    else if (!deadline_ms && listed) conn_list_remove(&loop->timer_list, c, TIMER_LINK);
 }
 
 cf_conn *conn_create(cf_loop *loop, int fd) {
@@ -64,12 +55,7 @@ cf_conn *conn_create(cf_loop *loop, int fd) {
     return c;
 }
 
-static void mark_write(cf_conn *c) {
-    if (c->write_listed) return;
-    c->write_listed = true;
-    c->next_write = c->loop->write_list;
-    c->loop->write_list = c;
-}
+static void mark_write(cf_conn *c) { loop_mark_write(c); }
 
 static void release_output(cf_conn *c, bool keep_partial_head) {
     out_queue *q = &c->out;
@@ -95,6 +81,10 @@ static void drain_after_flush(cf_conn *c) {
     conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
 }
 
+/* Ends the connection now and leaves every structure that can reach it
+ * (see the lifetime rules in internal.h): subscriptions, output, timers, the
+ * write list, epoll, the fd table. Only the dead list keeps it, until the
+ * end of the loop turn. */
 void conn_destroy(cf_conn *c, uint16_t code) {
     if (c->state == CONN_DEAD) return;
     cf_loop *loop = c->loop;
@@ -108,7 +98,11 @@ void conn_destroy(cf_conn *c, uint16_t code) {
     free(c->message);
     c->message = NULL;
     conn_set_deadline(c, 0);
+    conn_list_remove(&loop->write_list, c, WRITE_LINK);
     limits_release(loop->server, c);
+    /* Deleted before the close: an epoll item lives as long as the file, which
+     * the kernel may hold beyond the fd, and must never name a freed connection. */
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     loop->conns[c->fd] = NULL;
     loop->conn_count--;

@@ -4,6 +4,28 @@
  *
  * Ownership: a cf_loop owns its connections, its endpoint table and its
  * command queue; everything but the queue is touched only by the loop thread.
+ *
+ * Lifetimes (the rules every free in this directory follows; the why is in
+ * docs/memory-safety.md):
+ *
+ * - A connection is reachable from its loop's conns[] table, the endpoint
+ *   subscriptions, the timer list, the write list and its epoll
+ *   registration, and, within one loop turn only, from local variables:
+ *   the epoll event array of the turn and the io_uring batch being written.
+ * - conn_destroy takes it out of every one of those structures at once (it
+ *   deletes the epoll registration before closing the fd) and puts it on the
+ *   dead list. A destroyed connection is on no other list, so no later turn
+ *   can reach it; pointers held during the current turn see CONN_DEAD and
+ *   skip it. loop_free_dead frees the dead list only at the end of a turn,
+ *   when no such local pointer is left.
+ * - Frames are refcounted. Each holder owns one reference: a command
+ *   (PUBLISH, SEND) until it has run, each output queue entry until its bytes
+ *   are written or the queue is released, the host's cache, a static route.
+ *   An io_uring send points into frames its connection's queue owns; the
+ *   loop waits for every submitted send to complete before it returns to
+ *   anything that could change that queue.
+ * - Other threads reach a loop only through its command queue, naming
+ *   connections by cf_conn_id (loop, generation, fd), never by pointer.
  */
 #ifndef CFANOUT_INTERNAL_H
 #define CFANOUT_INTERNAL_H
@@ -12,6 +34,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <limits.h>
 #include <sys/uio.h>
 
@@ -111,13 +134,18 @@ typedef struct out_queue {
 
 typedef struct cf_loop cf_loop;
 
+/* A connection's place in one of its loop's doubly linked lists (timers,
+ * pending writes), so leaving it is O(1) and conn_destroy can leave all. */
+typedef struct conn_link {
+    cf_conn *prev, *next;
+} conn_link;
+
 struct cf_conn {
     int fd;
     uint8_t state;
     uint8_t kind;
     bool opened;            /* the host saw on_open: it must see on_close */
     bool shutdown_after_flush;
-    bool write_listed;      /* on the loop's pending-write list */
     bool epollout_armed;
     bool write_failed;      /* a write failed where the connection could not be torn down */
     bool in_message;        /* a fragmented data message is in progress */
@@ -125,9 +153,9 @@ struct cf_conn {
     uint16_t close_code;    /* reported to on_close */
     cf_conn_id id;
     cf_loop *loop;
-    cf_conn *next_write;    /* pending-write list */
+    conn_link write_link;   /* on loop->write_list while it has output to flush */
+    conn_link timer_link;   /* on loop->timer_list while deadline_ms != 0 */
     cf_conn *next_dead;     /* dead list, freed at the end of the turn */
-    cf_conn *timer_prev, *timer_next;
     uint64_t deadline_ms;   /* 0 = none */
     uint32_t utf8_state;
     uint64_t text_checked;  /* payload bytes of an incomplete text frame already validated */
@@ -183,9 +211,9 @@ struct cf_loop {
     size_t conns_capacity;
     size_t conn_count;
     uint32_t next_generation;
-    cf_conn *write_list;
-    cf_conn *timer_list;
-    cf_conn *dead_list;      /* chained through next_dead */
+    cf_conn *write_list;     /* connections with output to flush (write_link) */
+    cf_conn *timer_list;     /* connections with a deadline (timer_link) */
+    cf_conn *dead_list;      /* destroyed this turn, chained through next_dead */
     endpoint_table endpoints;
     /* Batched writes (io_uring): one submission per loop turn. NULL when
      * disabled or unavailable; then each connection is written with sendmsg. */
@@ -205,6 +233,7 @@ struct cf_loop {
     cf_ready_fn watch_ready;
     void *watch_context;
     bool stopping;
+    bool stopped;            /* under queue_lock: the thread has left its loop; commands are dropped */
     bool accept_paused;      /* out of descriptors: listener off until the next tick */
     uint64_t stop_deadline_ms;
     loop_stats stats;
@@ -250,6 +279,39 @@ void *loop_run(void *arg);
 void loop_submit(cf_loop *loop, const loop_cmd *cmd);
 void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count);
 uint64_t now_ms(void);
+/* Puts a live connection on the write list (no-op if listed or dead). */
+void loop_mark_write(cf_conn *c);
+/* Writes every connection on the write list now, held writes included. */
+void loop_flush(cf_loop *loop);
+/* Frees the connections destroyed so far; only between loop turns. */
+void loop_free_dead(cf_loop *loop);
+
+/* The loop's intrusive connection lists (write_list, timer_list): `offset`
+ * names the member's link for that list, WRITE_LINK or TIMER_LINK. A
+ * connection is on a list iff it has a predecessor or is the head. */
+#define WRITE_LINK offsetof(cf_conn, write_link)
+#define TIMER_LINK offsetof(cf_conn, timer_link)
+#define CONN_LINK(c, offset) ((conn_link *)((char *)(c) + (offset)))
+
+static inline bool conn_list_contains(cf_conn *const *head, cf_conn *c, size_t offset) {
+    return CONN_LINK(c, offset)->prev != NULL || *head == c;
+}
+
+static inline void conn_list_push(cf_conn **head, cf_conn *c, size_t offset) {
+    CONN_LINK(c, offset)->prev = NULL;
+    CONN_LINK(c, offset)->next = *head;
+    if (*head) CONN_LINK(*head, offset)->prev = c;
+    *head = c;
+}
+
+static inline void conn_list_remove(cf_conn **head, cf_conn *c, size_t offset) {
+    if (!conn_list_contains(head, c, offset)) return;
+    conn_link *link = CONN_LINK(c, offset);
+    if (link->prev) CONN_LINK(link->prev, offset)->next = link->next;
+    else *head = link->next;
+    if (link->next) CONN_LINK(link->next, offset)->prev = link->prev;
+    link->prev = link->next = NULL;
+}
 
 /* conn.c — everything a connection does, run on its loop thread. */
 cf_conn *conn_create(cf_loop *loop, int fd);

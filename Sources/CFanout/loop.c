@@ -131,12 +131,17 @@ int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size) {
     return 0;
 }
 
+/* Gives up commands that will never run: their frame references and texts. */
+static void release_commands(const loop_cmd *cmds, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        cf_frame_release(cmds[i].frame);
+        free(cmds[i].text);
+    }
+}
+
 void loop_destroy(cf_loop *loop) {
     pthread_mutex_lock(&loop->queue_lock);
-    for (size_t i = 0; i < loop->queue_length; i++) {
-        cf_frame_release(loop->queue[i].frame);
-        free(loop->queue[i].text);
-    }
+    release_commands(loop->queue, loop->queue_length);
     loop->queue_length = 0;
     pthread_mutex_unlock(&loop->queue_lock);
     free(loop->queue);
@@ -154,6 +159,11 @@ void loop_destroy(cf_loop *loop) {
 void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
     bool wake = false;
     pthread_mutex_lock(&loop->queue_lock);
+    if (loop->stopped) {
+        pthread_mutex_unlock(&loop->queue_lock);
+        release_commands(cmds, count);
+        return;
+    }
     if (loop->queue_length + count > loop->queue_capacity) {
         size_t cap = loop->queue_capacity ? loop->queue_capacity : 256;
         while (cap < loop->queue_length + count) cap *= 2;
@@ -161,10 +171,7 @@ void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
         if (!q) {
             /* Out of memory: drop the commands rather than crash the gateway. */
             pthread_mutex_unlock(&loop->queue_lock);
-            for (size_t i = 0; i < count; i++) {
-                cf_frame_release(cmds[i].frame);
-                free(cmds[i].text);
-            }
+            release_commands(cmds, count);
             return;
         }
         loop->queue = q;
@@ -324,9 +331,9 @@ static void accept_connections(cf_loop *loop) {
             close(fd);
             continue;
         }
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
         STAT_ADD(loop, connections_accepted, 1);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) conn_destroy(c, 1006); /* never to be heard */
     }
 }
 
@@ -338,7 +345,7 @@ static void run_timers(cf_loop *loop, uint64_t now) {
     }
     cf_conn *c = loop->timer_list;
     while (c) {
-        cf_conn *next = c->timer_next;
+        cf_conn *next = c->timer_link.next; /* a timeout destroys c alone */
         if (c->deadline_ms && now >= c->deadline_ms) conn_on_timeout(c);
         c = next;
     }
@@ -380,82 +387,98 @@ static void ring_close(cf_loop *loop) {
     __atomic_store_n(&loop->ring_active, 0, __ATOMIC_RELEASE);
 }
 
-/* Writes every listed connection with one io_uring submission per
- * RING_BATCH connections instead of one sendmsg syscall each: the sends are
- * non-blocking (MSG_DONTWAIT), so they complete during the submission and
- * their results are applied exactly as sendmsg's would be. */
-static void flush_batched(cf_loop *loop, cf_conn *list) {
-    while (list) {
-        unsigned count = 0;
-        while (list && count < RING_BATCH) {
-            cf_conn *c = list;
-            list = c->next_write;
-            c->next_write = NULL;
-            c->write_listed = false;
-            if (c->state == CONN_DEAD) continue;
-            if (c->write_failed || c->out.count == 0) {
-                conn_flush(c); /* nothing to send: only its state to settle */
-                continue;
-            }
-            struct iovec *iov = loop->ring_iov + (size_t)count * RING_IOV_PER_CONN;
-            size_t n = conn_gather(c, iov, RING_IOV_PER_CONN, &loop->ring_totals[count]);
-            struct io_uring_sqe *sqe = io_uring_get_sqe(loop->ring);
-            if (n == 1) {
-                /* The fan-out case: one frame. SEND skips SENDMSG's msghdr import. */
-                io_uring_prep_send(sqe, c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-            } else {
-                loop->ring_msgs[count] = (struct msghdr){.msg_iov = iov, .msg_iovlen = n};
-                io_uring_prep_sendmsg(sqe, c->fd, &loop->ring_msgs[count], MSG_NOSIGNAL | MSG_DONTWAIT);
-            }
-            io_uring_sqe_set_data64(sqe, count);
-            loop->ring_conns[count++] = c;
-        }
-        if (count == 0) continue;
-        int rc = io_uring_submit_and_wait(loop->ring, count);
-        unsigned seen = 0, head;
-        struct io_uring_cqe *cqe;
-        io_uring_for_each_cqe(loop->ring, head, cqe) {
-            uint64_t i = io_uring_cqe_get_data64(cqe);
-            cf_conn *c = loop->ring_conns[i];
-            loop->ring_conns[i] = NULL;
-            conn_flush_finish(c, conn_wrote(c, cqe->res, loop->ring_totals[i]));
-            seen++;
-        }
-        io_uring_cq_advance(loop->ring, seen);
-        if (rc < 0 || seen < count) {
-            /* The ring failed us: finish this batch with plain writes and stop using it. */
-            for (unsigned i = 0; i < count; i++)
-                if (loop->ring_conns[i]) conn_flush(loop->ring_conns[i]);
-            ring_close(loop);
-            while (list) {
-                cf_conn *c = list;
-                list = c->next_write;
-                c->next_write = NULL;
-                c->write_listed = false;
-                if (c->state != CONN_DEAD) conn_flush(c);
-            }
-        }
-    }
+/* ------------------------------------------------------------ write list -- */
+
+void loop_mark_write(cf_conn *c) {
+    cf_loop *loop = c->loop;
+    if (c->state == CONN_DEAD || conn_list_contains(&loop->write_list, c, WRITE_LINK)) return;
+    conn_list_push(&loop->write_list, c, WRITE_LINK);
 }
 
-static void flush_pending(cf_loop *loop) {
-    /* Flushing can queue more (e.g. a close after a slow-consumer cut, or
-     * more frames than one write takes), so take the list and walk it until
-     * it stays empty. */
-    while (loop->write_list) {
-        cf_conn *c = loop->write_list;
-        loop->write_list = NULL;
-        if (loop->ring) {
-            flush_batched(loop, c);
+static cf_conn *write_list_pop(cf_loop *loop) {
+    cf_conn *c = loop->write_list;
+    if (c) conn_list_remove(&loop->write_list, c, WRITE_LINK);
+    return c;
+}
+
+/* Applies the completions of a submitted batch until `expected` are in. The
+ * sends complete during the submission (MSG_DONTWAIT), so this rarely waits;
+ * it must not return early, because a send still in flight reads bytes its
+ * connection's queue owns. Returns how many were applied. */
+static unsigned apply_completions(cf_loop *loop, unsigned expected) {
+    unsigned applied = 0;
+    while (applied < expected) {
+        struct io_uring_cqe *cqe;
+        int rc = io_uring_wait_cqe(loop->ring, &cqe);
+        if (rc == -EINTR) continue;
+        if (rc < 0) break;
+        uint64_t i = io_uring_cqe_get_data64(cqe);
+        int32_t result = cqe->res;
+        io_uring_cqe_seen(loop->ring, cqe);
+        cf_conn *c = loop->ring_conns[i];
+        loop->ring_conns[i] = NULL;
+        conn_flush_finish(c, conn_wrote(c, result, loop->ring_totals[i]));
+        applied++;
+    }
+    return applied;
+}
+
+/* Writes up to RING_BATCH connections of the write list with one io_uring
+ * submission instead of one sendmsg syscall each: the sends are
+ * non-blocking, so they complete during the submission and their results
+ * are applied exactly as sendmsg's would be. Connections a result puts back
+ * on the list (more queued than one send takes) go in a later batch. */
+static void flush_batch(cf_loop *loop) {
+    unsigned count = 0;
+    cf_conn *c;
+    while (count < RING_BATCH && (c = write_list_pop(loop))) {
+        if (c->write_failed || c->out.count == 0) {
+            conn_flush(c); /* nothing to send: only its state to settle */
             continue;
         }
-        while (c) {
-            cf_conn *next = c->next_write;
-            c->next_write = NULL;
-            c->write_listed = false;
-            if (c->state != CONN_DEAD) conn_flush(c);
-            c = next;
+        struct iovec *iov = loop->ring_iov + (size_t)count * RING_IOV_PER_CONN;
+        size_t n = conn_gather(c, iov, RING_IOV_PER_CONN, &loop->ring_totals[count]);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(loop->ring);
+        if (n == 1) {
+            /* The fan-out case: one frame. SEND skips SENDMSG's msghdr import. */
+            io_uring_prep_send(sqe, c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } else {
+            loop->ring_msgs[count] = (struct msghdr){.msg_iov = iov, .msg_iovlen = n};
+            io_uring_prep_sendmsg(sqe, c->fd, &loop->ring_msgs[count], MSG_NOSIGNAL | MSG_DONTWAIT);
         }
+        io_uring_sqe_set_data64(sqe, count);
+        loop->ring_conns[count++] = c;
+    }
+    if (count == 0) return;
+    /* The kernel submits in order and stops at a failure: the first
+     * `submitted` sends are in, the rest are still in the submission queue. */
+    int rc = io_uring_submit_and_wait(loop->ring, count);
+    unsigned submitted = rc > 0 ? (unsigned)rc : 0;
+    unsigned applied = apply_completions(loop, submitted);
+    if (applied == count) return;
+    /* The ring failed us. Closing it discards the unsubmitted sends, which
+     * then go out as plain writes. A submitted send whose completion never
+     * came may or may not have reached the socket: its connection cannot go
+     * on without risking lost or repeated bytes, so it ends. */
+    cf_conn **batch = loop->ring_conns;
+    loop->ring_conns = NULL; /* kept from ring_close's frees until this batch is settled */
+    ring_close(loop);
+    for (unsigned i = 0; i < count; i++) {
+        if (!(c = batch[i])) continue;
+        if (i < submitted) conn_destroy(c, 1006);
+        else conn_flush(c);
+    }
+    free(batch);
+}
+
+void loop_flush(cf_loop *loop) {
+    /* Flushing can list connections again (a close after a slow-consumer
+     * cut, more frames than one send takes), so it runs until the list
+     * stays empty. Pops from the list itself, never a detached copy, so a
+     * connection destroyed meanwhile is simply no longer on it. */
+    while (loop->write_list) {
+        if (loop->ring) flush_batch(loop);
+        else conn_flush(write_list_pop(loop));
     }
 }
 
@@ -474,7 +497,7 @@ static uint32_t loop_write_delay(const cf_loop *loop) {
 static void flush_when_due(cf_loop *loop, uint64_t now) {
     uint32_t delay = loop_write_delay(loop);
     if (delay && now < loop->next_flush_ms) return;
-    flush_pending(loop);
+    loop_flush(loop);
     loop->next_flush_ms = now + delay;
 }
 
@@ -497,7 +520,7 @@ static void update_pacing(cf_loop *loop, uint64_t now) {
     loop->pacing_cpu_ns = cpu;
 }
 
-static void free_dead(cf_loop *loop) {
+void loop_free_dead(cf_loop *loop) {
     cf_conn *c = loop->dead_list;
     loop->dead_list = NULL;
     while (c) {
@@ -598,14 +621,25 @@ void *loop_run(void *arg) {
             flush_when_due(loop, now);
             next_tick = now + TIMER_TICK_MS;
         }
-        free_dead(loop);
+        loop_free_dead(loop);
         if (loop->stopping && (loop->conn_count == 0 || now >= loop->stop_deadline_ms)) break;
     }
     for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
         cf_conn *c = loop->conns[fd];
         if (c && c->state != CONN_DEAD) conn_destroy(c, 1006);
     }
-    free_dead(loop);
+    loop_free_dead(loop);
     ring_close(loop);
+    /* From now on nobody runs this loop's commands: drop what is queued and
+     * what comes later (host threads may still reply to gone connections). */
+    pthread_mutex_lock(&loop->queue_lock);
+    loop->stopped = true;
+    loop_cmd *left = loop->queue;
+    size_t left_count = loop->queue_length;
+    loop->queue = NULL;
+    loop->queue_length = loop->queue_capacity = 0;
+    pthread_mutex_unlock(&loop->queue_lock);
+    release_commands(left, left_count);
+    free(left);
     return NULL;
 }

@@ -83,6 +83,19 @@ def tail(path: Path, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def assert_no_sanitizer_report(log: str) -> None:
+    """A gateway built with sanitizers (scripts/test --sanitize) writes its
+    reports into its log; any of them fails the test that ran it."""
+    for marker in SANITIZER_MARKERS:
+        if marker in log:
+            start = log.index(marker)
+            raise AssertionError(f"sanitizer report in the gateway log:\n{log[max(0, start - 200):start + 6000]}")
+
+
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -135,11 +148,11 @@ class Broker:
 _topic_counter = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory):
+def start_broker(log_path: Path) -> Broker:
+    """Starts Tansu (memory storage) on a free loopback port; stop it with
+    stop_broker. Also used outside pytest (Tests/EndToEnd/soak.py)."""
     assert TANSU_BIN.exists(), f"Tansu broker binary not found at {TANSU_BIN}"
     port = free_port()
-    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(TANSU_BIN), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
@@ -151,14 +164,23 @@ def broker(tmp_path_factory):
         proc.kill()
         proc.wait(5)
         raise RuntimeError(f"Tansu did not start:\n{tail(log_path)}")
-    broker = Broker(port=port, proc=proc, log_path=log_path)
-    yield broker
-    proc.terminate()
+    return Broker(port=port, proc=proc, log_path=log_path)
+
+
+def stop_broker(broker: Broker) -> None:
+    broker.proc.terminate()
     try:
-        proc.wait(3)
+        broker.proc.wait(3)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+        broker.proc.kill()
+        broker.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    broker = start_broker(tmp_path_factory.mktemp("tansu") / "tansu.log")
+    yield broker
+    stop_broker(broker)
 
 
 def make_topic(broker: Broker, base: str, partitions: int = 1) -> str:
@@ -352,6 +374,7 @@ class GatewayLauncher:
         n = next(self._counter)
         port = free_port()
         config = deep_merge(base_config(port, self.broker.bootstrap, list(topics)), overrides or {})
+        port = config["listen"]["port"]               # an override may name the port (a restart on the same one)
         config_path = self.directory / f"gateway{n}.json"
         config_path.write_text(json.dumps(config, indent=2))
         log_path = self.directory / f"gateway{n}.log"
@@ -373,6 +396,10 @@ class GatewayLauncher:
                 gw.stop()
             except AssertionError as error:
                 problems.append(str(error))
+            try:
+                assert_no_sanitizer_report(gw.log())
+            except AssertionError as error:
+                problems.append(f"{gw.log_path}: {error}")
             if print_logs:
                 print(f"\n----- gateway log {gw.log_path} (last 60 lines) -----\n{gw.log_tail()}", file=sys.stdout)
         assert not problems, "\n".join(problems)
