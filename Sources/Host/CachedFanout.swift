@@ -188,23 +188,23 @@ final class CachedFanout: @unchecked Sendable {
     }
 
     /// Tries to finish a subscription whose older part is being read from
-    /// the source: `fetched` (references handed over only when finished)
-    /// holds the endpoint's records read so far, everything before
-    /// `position` of the partition has been read, `lost` names the positions
-    /// the source no longer had. Finishes when the cache is complete from
-    /// `position` on: the notices, the fetched records, the cached messages
-    /// after them and the subscription are queued in one go, under the lock,
-    /// so the read joins live traffic with no gap and no duplicate.
+    /// the source: `fetched` holds the endpoint's records read so far (taken
+    /// only when finished; until then they stay the reader's), everything
+    /// before `position` of the partition has been read, `lost` names the
+    /// positions the source no longer had. Finishes when the cache is
+    /// complete from `position` on: the notices, the fetched records, the
+    /// cached messages after them and the subscription are queued in one go,
+    /// under the lock, so the read joins live traffic with no gap and no
+    /// duplicate.
     func completeFetch(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest,
-                       position: Int64, fetched: [OpaquePointer], fetchedBytes: Int, lost: ClosedRange<Int64>?)
-        -> FetchProgress
+                       position: Int64, fetched: OwnedFrames, lost: ClosedRange<Int64>?) -> FetchProgress
     {
         state.withLock { s in
             let partition = PartitionID(topic: request.topic, partition: request.partition)
             guard let partitionState = s.cache.state(of: partition), partitionState.epoch == request.epoch,
                   let covered = s.cache.coveredFrom(endpoint: endpoint, partition: partition)
             else {
-                fetched.forEach { cf_frame_release($0) }
+                fetched.take().forEach { cf_frame_release($0) }
                 let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch,
                                                        current: s.cache.epoch(of: endpoint))
                 return .finished(queue(conn, endpoint, subscription, frames: [], notices: [notice], marker: nil))
@@ -217,12 +217,12 @@ final class CachedFanout: @unchecked Sendable {
             }
             let cached = s.cache.messages(of: endpoint, in: partition, after: position - 1)
             let count = fetched.count + cached.count
-            guard fits(count, fetchedBytes + cached.reduce(0) { $0 + $1.bytes }) else {
-                fetched.forEach { cf_frame_release($0) }
+            guard fits(count, fetched.bytes + cached.reduce(0) { $0 + $1.bytes }) else {
+                fetched.take().forEach { cf_frame_release($0) }
                 return .finished(refuseTooLarge(conn, endpoint, subscription, count: count))
             }
             return .finished(queue(
-                conn, endpoint, subscription, frames: fetched + cached.map { cf_frame_retain($0.frame) },
+                conn, endpoint, subscription, frames: fetched.take() + cached.map { cf_frame_retain($0.frame) },
                 notices: notices, marker: ClientProtocol.replayed(endpoint: endpoint, count: count, source: "kafka")))
         }
     }

@@ -412,10 +412,10 @@ final class ClientSessions: @unchecked Sendable {
             }
             let job = SourceReplayer.Job(
                 request: request, endpoint: endpoint, coveredFrom: coveredFrom,
-                attempt: { position, frames, bytes, lost in
+                attempt: { position, frames, lost in
                     let progress = cached.completeFetch(
                         conn, endpoint: endpoint, subscription: subscription, request: request, position: position,
-                        fetched: frames.map { OpaquePointer(bitPattern: $0)! }, fetchedBytes: bytes, lost: lost)
+                        fetched: frames, lost: lost)
                     if case .finished(.refused) = progress { self.forget(conn, endpoint: endpoint, subscription: subscription) }
                     return progress
                 },

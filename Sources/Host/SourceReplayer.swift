@@ -18,8 +18,8 @@ final class SourceReplayer: Sendable {
         /// The cache was complete from here when the resume was planned.
         let coveredFrom: Int64
         /// Tries to finish the subscription with what was read so far (see
-        /// `CachedFanout.completeFetch`); frames are handed over as addresses.
-        let attempt: @Sendable (_ position: Int64, _ frames: [UInt], _ bytes: Int, _ lost: ClosedRange<Int64>?)
+        /// `CachedFanout.completeFetch`, which takes the frames when it finishes).
+        let attempt: @Sendable (_ position: Int64, _ frames: OwnedFrames, _ lost: ClosedRange<Int64>?)
             -> CachedFanout.FetchProgress
         /// The source says the position's epoch is gone.
         let stale: @Sendable (_ current: String?) -> Void
@@ -92,13 +92,11 @@ final class SourceReplayer: Sendable {
         do {
             switch try source.replay(job.request, timeoutMs: configuration.replayTimeoutMs, reader: reader) {
             case .staleEpoch(let current):
-                reader.releaseAll()
                 job.stale(current)
             case .stopped:
                 reader.finishStopped()
             }
         } catch {
-            reader.releaseAll()
             job.failed(.replayFailed, "cannot read the missed messages from the source: \(error.reason)")
         }
         logger.debug("replay of \(job.endpoint) from \(job.request.topic)[\(job.request.partition)]@\(job.request.fromOffset): \(reader.summary) in \((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) ms")
@@ -113,12 +111,13 @@ final class ReplayCollector: ReplayReader {
     private let mapper: any EndpointMapper
     private let maxMessages: Int
     private var pace: ReplayPace
-    private var frames: [UInt] = []
-    private var bytes = 0
+    /// The endpoint's records read so far; released with the collector unless taken.
+    private let frames = OwnedFrames()
     private var lost: ClosedRange<Int64>?
     /// Where the cache was complete from at the last look.
     private var target: Int64
-    private var finished = false
+    /// How many records the finished subscription took (for the log).
+    private var finished: Int?
     private var tooLarge = false
 
     init(job: SourceReplayer.Job, mapper: any EndpointMapper, maxMessages: Int, pace: ReplayPace) {
@@ -129,7 +128,7 @@ final class ReplayCollector: ReplayReader {
         target = job.coveredFrom
     }
 
-    var summary: String { finished ? "finished with \(frames.count) records" : tooLarge ? "too large" : "not finished" }
+    var summary: String { finished.map { "finished with \($0) records" } ?? (tooLarge ? "too large" : "not finished") }
 
     func logStarts(at offset: Int64) {
         if offset > job.request.fromOffset { lost = job.request.fromOffset...(offset - 1) }
@@ -146,10 +145,7 @@ final class ReplayCollector: ReplayReader {
                 endpoint: job.endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
                 payload: record.value)
             {
-                var length = 0
-                _ = cf_frame_bytes(frame, &length)
-                frames.append(UInt(bitPattern: frame))
-                bytes += length + EndpointCache.entryOverhead
+                frames.append(frame)
             }
         }
         return record.offset + 1 >= target ? attempt(position: record.offset + 1) : true
@@ -159,10 +155,10 @@ final class ReplayCollector: ReplayReader {
 
     /// True to read on.
     private func attempt(position: Int64) -> Bool {
-        switch job.attempt(position, frames, bytes, lost) {
+        let count = frames.count
+        switch job.attempt(position, frames, lost) {
         case .finished:
-            finished = true
-            frames = []  // handed over
+            finished = count
             return false
         case .readOn(let until):
             target = until
@@ -172,17 +168,11 @@ final class ReplayCollector: ReplayReader {
 
     /// The read stopped: finished, or stopped for being too large.
     func finishStopped() {
-        guard !finished else { return }
-        releaseAll()
+        guard finished == nil else { return }
         job.failed(
             .replayTooLarge,
             tooLarge ? "more than recovery.replay.max_messages messages were missed; subscribe without \"from\" to go on live"
                 : "the read from the source stopped before it caught up")
-    }
-
-    func releaseAll() {
-        for address in frames { cf_frame_release(OpaquePointer(bitPattern: address)) }
-        frames = []
     }
 }
 
