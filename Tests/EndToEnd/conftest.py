@@ -35,6 +35,10 @@ TANSU_BIN = Path(os.environ.get("TANSU_BIN", ROOT / ".runtime" / "tansu"))
 STREAMGATE_BIN = Path(os.environ.get("STREAMGATE_BIN", ROOT / ".build" / "debug" / "streamgate"))
 KOSOKU_BIN = ROOT / ".venv" / "bin" / "kosoku"
 
+# scripts/test --sanitize runs the suite against an AddressSanitizer build:
+# slower, and its memory figures are ASan's (quarantine, redzones), not ours.
+SANITIZED = os.environ.get("STREAMGATE_SANITIZED") == "1"
+
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 

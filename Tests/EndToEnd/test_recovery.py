@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import TANSU_BIN, KafkaProducer, WsClient, run_async, subprocess_env
+from conftest import SANITIZED, TANSU_BIN, KafkaProducer, WsClient, run_async, subprocess_env
 
 RATE = 200            # records/s produced, all keys together
 WATCHED_SHARE = 4     # one record in four is for the watched key
@@ -401,8 +401,11 @@ def test_the_cache_stays_under_its_global_cap_with_many_endpoints(gateway_factor
         cache_bytes[name] = int(re.search(r"cache_bytes=(\d+)", stopped[-1]).group(1))
     assert cache_bytes["capped"] <= 4 << 20
     assert cache_bytes["uncapped"] > 40 << 20
-    assert growth["capped"] * 1024 < 16 << 20, growth
-    assert growth["capped"] * 4 < growth["uncapped"], growth
+    if not SANITIZED:
+        # Under AddressSanitizer freed frames wait in its quarantine (up to
+        # 256 MB): the process's size says nothing about the cache there.
+        assert growth["capped"] * 1024 < 16 << 20, growth
+        assert growth["capped"] * 4 < growth["uncapped"], growth
     print_result(f"cache cap 4 MiB, 2,000 endpoints: cache {cache_bytes['capped'] / 2**20:.1f} MiB, RSS +"
                  f"{growth['capped'] / 1024:.1f} MiB (uncapped: cache {cache_bytes['uncapped'] / 2**20:.1f} MiB, "
                  f"RSS +{growth['uncapped'] / 1024:.1f} MiB)")

@@ -9,7 +9,7 @@ import asyncio
 import struct
 import time
 
-from conftest import WsClient, start_generator_gateway
+from conftest import SANITIZED, WsClient, start_generator_gateway
 
 
 def stop_line(tmp_path) -> str:
@@ -97,7 +97,8 @@ def test_a_saturated_loop_delays_its_writes_and_still_delivers_everything_in_ord
         tmp_path, {"topic": "bench", "keys": 1000, "rate_per_key": 1000, "payload_bytes": 16},
         {"recovery": {"cache": {"max_total_bytes": 8 << 20}}})
     try:
-        deliveries, arrivals, latencies = asyncio.run(receive_for(port, "/bench/k7", 4.0))
+        # A sanitizer build generates and fans out several times slower: give it longer.
+        deliveries, arrivals, latencies = asyncio.run(receive_for(port, "/bench/k7", 12.0 if SANITIZED else 4.0))
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
