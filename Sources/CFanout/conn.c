@@ -128,11 +128,15 @@ static size_t output_limit(const cf_conn *c) {
                                 : cfg->max_output_bytes;
 }
 
-/* Sends close, moves to DRAINING: write side shut after the flush. */
+/* Sends close, moves to DRAINING: write side shut after the flush. A
+ * connection that already sent its close (CLOSING) sends nothing more
+ * (RFC 6455 5.5.1): it only stops waiting for the peer's. */
 static void close_and_drain(cf_conn *c, uint16_t code, const char *reason) {
-    cf_frame *f = frame_create_close(code, reason);
-    if (f) enqueue_owned(c, f);
-    c->close_code = code;
+    if (c->state == CONN_OPEN) {
+        cf_frame *f = frame_create_close(code, reason);
+        if (f) enqueue_owned(c, f);
+        c->close_code = code;
+    }
     drain_after_flush(c);
     mark_write(c);
 }

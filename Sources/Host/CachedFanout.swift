@@ -13,19 +13,6 @@ struct RoutedRecord {
     let frame: OpaquePointer
 }
 
-/// A client's last seen position on an endpoint.
-struct ResumePosition: Equatable, Sendable {
-    let epoch: String
-    let seq: Int64
-}
-
-/// What a subscribe asks for beyond live messages.
-struct SubscribeOptions: Equatable, Sendable {
-    var resume: ResumePosition?
-    /// Deliver the endpoint's latest message first, marked as a snapshot.
-    var snapshot = false
-}
-
 /// The join between the cache and live traffic. Every batch is cached and
 /// handed to the loops under one lock, and every subscribe reads the cache
 /// and queues its replay and its subscription under the same lock: a loop

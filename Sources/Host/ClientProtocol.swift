@@ -234,3 +234,16 @@ enum ClientProtocol {
         }
     }
 }
+
+/// A client's last seen position on an endpoint.
+struct ResumePosition: Equatable, Sendable {
+    let epoch: String
+    let seq: Int64
+}
+
+/// What a subscribe asks for beyond live messages.
+struct SubscribeOptions: Equatable, Sendable {
+    var resume: ResumePosition?
+    /// Deliver the endpoint's latest message first, marked as a snapshot.
+    var snapshot = false
+}
