@@ -261,16 +261,22 @@ final class JWTAuthorizer: Authorizer {
         return check(claims, now: Date().timeIntervalSince1970)
     }
 
+    /// A claim's time for a message: whole seconds when it is one, the
+    /// number as it came otherwise (a token may carry 1e300).
+    static func seconds(_ time: Double) -> String {
+        time.isFinite && abs(time) < 9e18 ? String(Int64(time)) : String(time)
+    }
+
     /// The registered claims checked and the rights read.
     func check(_ claims: TokenClaims, now: Double) -> AuthenticationResult {
         let leeway = settings.leewaySeconds
         if let exp = claims.number("exp") {
-            if now > exp + leeway { return .denied(reason: "token expired at \(Int64(exp))") }
+            if now > exp + leeway { return .denied(reason: "token expired at \(Self.seconds(exp))") }
         } else if settings.requireExpiry {
             return .denied(reason: "token has no 'exp' claim")
         }
         if let nbf = claims.number("nbf"), now + leeway < nbf {
-            return .denied(reason: "token not valid before \(Int64(nbf))")
+            return .denied(reason: "token not valid before \(Self.seconds(nbf))")
         }
         if let issuer = settings.issuer, claims.string("iss") != issuer {
             return .denied(reason: "token issuer is not '\(issuer)'")

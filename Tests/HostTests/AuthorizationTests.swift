@@ -1067,6 +1067,16 @@ extension AuthorizationTests {
             _ = try identity(authorizer.check(c, now: 1_000))
         }
 
+        @Test func claimTimesFarOutsideInt64AreRefusedWithoutTrapping() async throws {
+            let authorizer = try await jwt(hs256(["leeway_seconds": 0]))
+            let expired = Self.claims(["exp": .number(-1e300)])
+            #expect(try denial(authorizer.check(expired, now: 1_000)).contains("-1e+300"))
+            let notYet = Self.claims(["exp": .number(5_000), "nbf": .number(1e300)])
+            #expect(try denial(authorizer.check(notYet, now: 1_000)).contains("1e+300"))
+            let forever = Self.claims(["exp": .number(1e300)])
+            #expect(try identity(authorizer.check(forever, now: 1_000)).expiresAt == Identity.expiryBound)
+        }
+
         @Test func zeroLeeway() async throws {
             let authorizer = try await jwt(hs256(["leeway_seconds": 0]))
             let c = Self.claims(["exp": .number(1_000), "nbf": .number(900)])

@@ -117,6 +117,19 @@ struct ClientProtocolTests {
         #expect(anonymous["expires_at"] is NSNull)
     }
 
+    /// Tokens and authorization services can carry any number as an expiry:
+    /// the identity keeps one the host can print and compare (this trapped).
+    @Test func extremeExpiriesAreClampedNotFatal() throws {
+        for (given, kept) in [(1e300, Identity.expiryBound), (-.infinity, -Identity.expiryBound),
+                              (.infinity, Identity.expiryBound), (.nan, 0)] {
+            let identity = Identity(subject: "s", rights: .none, expiresAt: given)
+            #expect(identity.expiresAt == kept)
+            let o = try jsonObject(ClientProtocol.welcome(identity: identity))
+            #expect(o["expires_at"] as? Int == Int(kept))
+            #expect(ClientProtocol.tokenExpiring(expiresAt: identity.expiresAt!).contains("\(Int64(kept))"))
+        }
+    }
+
     @Test func subscribedEchoesStringId() throws {
         let o = try jsonObject(ClientProtocol.subscribed(endpoint: "/scores/live", id: .string("r\"1")))
         #expect(o["type"] as? String == "subscribed")

@@ -89,13 +89,22 @@ public struct Identity: Sendable, Equatable {
     public let subject: String
     public let rights: Rights
     /// When the credentials stop being valid (seconds since the Unix epoch);
-    /// nil: they do not expire.
+    /// nil: they do not expire. Always a whole-second-convertible number
+    /// within ±`Identity.expiryBound` (see `init`).
     public let expiresAt: Double?
 
+    /// Expiries further than this from 1970 (about 31 million years) are
+    /// clamped to it: tokens and services can carry any number, and the host
+    /// must be able to print and compare every expiry it holds.
+    public static let expiryBound: Double = 1e15
+
+    /// `expiresAt` is normalised: NaN counts as already expired (fail
+    /// closed), anything beyond ±`expiryBound` (infinities included) is
+    /// clamped to it.
     public init(subject: String, rights: Rights, expiresAt: Double?) {
         self.subject = subject
         self.rights = rights
-        self.expiresAt = expiresAt
+        self.expiresAt = expiresAt.map { $0.isNaN ? 0 : min(max($0, -Self.expiryBound), Self.expiryBound) }
     }
 }
 
