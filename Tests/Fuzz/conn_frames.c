@@ -45,6 +45,7 @@
 #define _GNU_SOURCE
 #endif
 #include "internal.h"
+#include "fuzz_check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,13 +57,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
 
 // Small limits so short inputs reach them (1009, 431, the output cap).
 enum {

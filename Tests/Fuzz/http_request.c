@@ -13,20 +13,12 @@
 // The parsed key (whatever the status) is also fed to cf_ws_accept_key, whose
 // output must be 28 base64 characters plus NUL when it returns 0.
 #include "cfanout.h"
+#include "fuzz_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-// abort() rather than assert(): the check must survive -DNDEBUG, and libFuzzer
-// saves the input as a crash artifact on SIGABRT.
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
 
 // Length of a string field, or abort if it is not terminated inside its array.
 #define FIELD_LEN(field) field_len((field), sizeof(field), #field)

@@ -18,19 +18,13 @@
 // bytes, each a split point as a fraction (x/256) of the payload length;
 // the rest is the payload.
 #include "cfanout.h"
+#include "fuzz_check.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
 
 enum verdict { VALID, INVALID, INCOMPLETE };
 
