@@ -43,10 +43,11 @@ HEADER_RE = re.compile(rb"^SG1 (\S+) (\d+) (\d+)\n")
 def payload_for(key: str, counter: int, sizes: str = "mixed") -> bytes:
     """The value produced as `key`'s `counter`-th record: a header naming
     both, then random bytes seeded by them. "mixed": mostly under 1.5 KB,
-    one in ten 4-9 KiB (several TCP segments, several iovecs); "4k": 4 KiB."""
+    one in ten 4-9 KiB (several TCP segments, several iovecs); a number:
+    that many bytes each."""
     rng = random.Random(f"{key}/{counter}")
-    if sizes == "4k":
-        length = 4096
+    if sizes.isdigit():
+        length = int(sizes)
     else:
         length = rng.randint(4097, 9000) if rng.random() < 0.1 else rng.randint(0, 1500)
     header = b"SG1 %s %d %d\n" % (key.encode(), counter, length)

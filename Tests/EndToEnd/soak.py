@@ -6,10 +6,14 @@ Load, all against loopback:
 - a steady keyed producer on a 3-partition topic (churn.KeyedProducer) and
   40 resumable clients x 4 endpoints that drop connections, resubscribe and
   move between nodes all the time (churn.churn), checked by churn.Ledger;
-- a bulk topic: one endpoint receiving 4 KiB records at ~1 MiB/s, read by
-  slow readers (0.5 MiB/s) and never-reading subscribers (SO_RCVBUF 4 KiB),
-  so the slow-consumer cap (websocket.max_output_bytes, 2 MiB here) closes
-  connections with output queued;
+- a bulk topic: one endpoint receiving 64 KiB records at 1 MiB/s, read by
+  slow readers (at half that) and never-reading subscribers (SO_RCVBUF 4
+  KiB), so the slow-consumer cap (websocket.max_output_bytes: 2 s of bulk
+  traffic) closes connections with output queued. Few, large records and a
+  modest checked rate on purpose: Tansu's CPU grows with its log (it keeps
+  every record in memory, no retention), and with 250 + 256 records/s its
+  fetches slowed within 10 minutes until resumes read from Kafka timed out
+  (first record after 5-18 s) — the broker's limit, not the gateway's;
 - abuse: garbage handshakes, unmasked and oversized frames, slow-loris
   handshakes, connections reset while the gateway writes to them;
 - node B keeps a small cache (resumes there often read Kafka); A and C hold
@@ -60,8 +64,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--dir", type=Path, help="logs and configurations (default: a new /tmp/streamgate-soak-*)")
     p.add_argument("--clients", type=int, default=40)
     p.add_argument("--keys", type=int, default=64)
-    p.add_argument("--rate", type=float, default=250, help="checked records/s")
-    p.add_argument("--bulk-rate", type=float, default=256, help="4 KiB bulk records/s (256: 1 MiB/s)")
+    p.add_argument("--rate", type=float, default=100, help="checked records/s")
+    p.add_argument("--bulk-rate", type=float, default=16, help="bulk records/s")
+    p.add_argument("--bulk-bytes", type=int, default=65536, help="bytes per bulk record")
     p.add_argument("--kill-every", type=float, help="seconds between kills (default: a third of the run, 40-180 s)")
     p.add_argument("--warmup", type=float, default=60, help="seconds of a process's life its RSS is not judged")
     p.add_argument("--seed", type=int, default=int(time.time()))
@@ -139,8 +144,9 @@ class RawLoad:
     """Threads with blocking sockets: slow readers, never-readers, abuse.
     Counts what happened; `unexpected` keeps the first few surprises."""
 
-    def __init__(self, cluster: Cluster, bulk_endpoint: str, seed: int):
+    def __init__(self, cluster: Cluster, bulk_endpoint: str, bulk_bytes_per_second: float, seed: int):
         self.cluster, self.bulk_endpoint = cluster, bulk_endpoint
+        self.bulk_bytes_per_second = bulk_bytes_per_second
         self.stop = threading.Event()
         self.counts = collections.Counter()
         self.unexpected: list[str] = []
@@ -201,8 +207,9 @@ class RawLoad:
         ws.send_text(json.dumps({"type": "subscribe", "endpoint": self.bulk_endpoint}))
         return ws
 
-    def slow_reader(self, port: int, rate: float = 0.5 * MIB) -> None:
+    def slow_reader(self, port: int) -> None:
         """Reads the bulk endpoint at half its rate until the gateway cuts it."""
+        rate = self.bulk_bytes_per_second / 2
         ws = self._subscribe_bulk(port, rcvbuf=64 * 1024)
         got, started = 0, time.monotonic()
         try:
@@ -419,7 +426,11 @@ def main() -> int:
     try:
         topic = make_topic(broker, "soak", 3)
         bulk_topic = make_topic(broker, "bulk", 1)
-        common = {"websocket": {"max_output_bytes": 2 * MIB, "handshake_timeout_ms": 3000},
+        bulk_bytes_per_second = args.bulk_rate * args.bulk_bytes
+        # The cap holds 2 s of bulk traffic: never-readers are cut within
+        # seconds, slow readers (half the rate) within a few more.
+        common = {"websocket": {"max_output_bytes": max(65536, int(2 * bulk_bytes_per_second)),
+                                "handshake_timeout_ms": 3000},
                   "recovery": {"cache": {"max_age_ms": 20000}}}
         from conftest import deep_merge
         configs = {
@@ -432,9 +443,10 @@ def main() -> int:
         cluster = Cluster(GatewayLauncher(broker, workdir), [topic, bulk_topic], configs)
         producer = KeyedProducer(broker.bootstrap, topic, [f"user/{i:03d}" for i in range(args.keys)], args.rate,
                                  seed=args.seed)
-        bulk = KeyedProducer(broker.bootstrap, bulk_topic, ["firehose"], args.bulk_rate, sizes="4k", track=False)
+        bulk = KeyedProducer(broker.bootstrap, bulk_topic, ["firehose"], args.bulk_rate, sizes=str(args.bulk_bytes),
+                             track=False)
         ledger = Ledger(producer)
-        raw = RawLoad(cluster, f"/{bulk_topic}/firehose", args.seed)
+        raw = RawLoad(cluster, f"/{bulk_topic}/firehose", bulk_bytes_per_second, args.seed)
         rss = RssSampler(cluster)
         events = {"kills": [], "crashes": []}
         started = time.monotonic()
