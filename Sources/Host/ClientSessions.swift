@@ -425,7 +425,8 @@ final class ClientSessions: @unchecked Sendable {
                     if case .refused = outcome { self.forget(conn, endpoint: endpoint, subscription: subscription) }
                 },
                 failed: { code, reason in self.fail(conn, endpoint: endpoint, subscription: subscription, code, reason) },
-                done: { self.endReplay(conn) })
+                done: { self.endReplay(conn) },
+                isWanted: { self.sessions.withLock { $0[conn]?.endpoints[endpoint] == subscription } })
             if !replayer.fetch(job) {
                 endReplay(conn)
                 fail(conn, endpoint: endpoint, subscription: subscription, .replayFailed,

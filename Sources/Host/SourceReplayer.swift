@@ -27,6 +27,13 @@ final class SourceReplayer: Sendable {
         let failed: @Sendable (_ code: ClientProtocol.ErrorCode, _ reason: String) -> Void
         /// Always called last, once.
         let done: @Sendable () -> Void
+        /// Whether anybody still waits for this read (the connection is open
+        /// and the subscription is still this one). Checked before the read
+        /// starts and as it goes: a client that gave up and resumed again
+        /// must not leave reads behind that load the source for nobody.
+        let isWanted: @Sendable () -> Bool
+        /// When it was queued (monotonic ns).
+        var queuedNs: UInt64 = DispatchTime.now().uptimeNanoseconds
     }
 
     static let maxWaitingJobs = 1_000
@@ -80,9 +87,23 @@ final class SourceReplayer: Sendable {
                 return
             }
             guard let job = jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
-            run(job)
+            start(job)
             job.done()
         }
+    }
+
+    /// Runs a job unless nobody waits for it any more, or it waited in the
+    /// queue longer than a read may take: a source slower than the resumes
+    /// asked of it must answer them (replay_failed, resume again later), not
+    /// let the queue and the clients' wait grow without bound.
+    private func start(_ job: Job) {
+        guard job.isWanted() else { return }
+        let waitedMs = (DispatchTime.now().uptimeNanoseconds - job.queuedNs) / 1_000_000
+        guard waitedMs <= UInt64(configuration.replayTimeoutMs) else {
+            job.failed(.replayFailed, "this node's reads from the source are busy (waited \(waitedMs) ms, more than recovery.replay.timeout_ms); resume again shortly")
+            return
+        }
+        run(job)
     }
 
     private func run(_ job: Job) {
@@ -136,6 +157,7 @@ final class ReplayCollector: ReplayReader {
 
     func read(_ record: SourceRecord) -> Bool {
         pace.recordRead()
+        if pace.read % 1024 == 0 && !job.isWanted() { return false }
         if let key = record.key, mapper.endpoint(topic: record.topic, key: key) == job.endpoint {
             guard frames.count < maxMessages else {
                 tooLarge = true
@@ -151,7 +173,7 @@ final class ReplayCollector: ReplayReader {
         return record.offset + 1 >= target ? attempt(position: record.offset + 1) : true
     }
 
-    func caughtUp(nextOffset: Int64) -> Bool { attempt(position: nextOffset) }
+    func caughtUp(nextOffset: Int64) -> Bool { job.isWanted() && attempt(position: nextOffset) }
 
     /// True to read on.
     private func attempt(position: Int64) -> Bool {
