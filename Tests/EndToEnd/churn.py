@@ -785,10 +785,11 @@ def assign_endpoints(topic: str, keys: list[str], clients: int, per_client: int,
 
 
 async def churn(clients: list[ResumableClient], nodes: list[Node], seconds: float, rng: random.Random,
-                every: float = 0.1, move_share: float = 0.5, long_away_share: float = 0.0) -> int:
+                every: float = 0.1, move_share: float = 0.5, long_away_share: float = 0.0,
+                long_away: tuple[float, float] = (2.0, 4.0)) -> int:
     """For `seconds`: every `every` s one client either drops its connection
-    and resumes on a random live node after up to 0.6 s away (2-4 s for
-    `long_away_share` of them: older than a small cache), or unsubscribes
+    and resumes on a random live node after up to 0.6 s away (`long_away`
+    seconds for `long_away_share` of them: older than a small cache), or unsubscribes
     one endpoint and resubscribes from its position after up to 0.3 s.
     Returns the number of events."""
     events = 0
@@ -799,7 +800,7 @@ async def churn(clients: list[ResumableClient], nodes: list[Node], seconds: floa
         if alive and idle:
             c = rng.choice(idle)
             if rng.random() < move_share:
-                away = rng.uniform(2, 4) if rng.random() < long_away_share else rng.uniform(0, 0.6)
+                away = rng.uniform(*long_away) if rng.random() < long_away_share else rng.uniform(0, 0.6)
                 c.move(rng.choice(alive), offline=away)
             else:
                 c.resubscribe(rng.choice(c.endpoints), offline=rng.uniform(0, 0.3))
