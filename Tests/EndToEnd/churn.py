@@ -76,16 +76,19 @@ class KeyedProducer:
     """Produces to `topic` from its own thread at a steady `rate` (records/s)
     over `keys` (chosen at random), and keeps every acknowledged record:
     (partition, offset) -> (key, counter), each key's offsets in order.
-    With track=False it only counts (bulk traffic nobody checks)."""
+    With track=False it only counts (bulk traffic nobody checks).
+    `linger_ms` is librdkafka's linger.ms: how long records wait to share a
+    batch (the soak raises it: Tansu's fetches cost more with every batch a
+    partition holds)."""
 
     def __init__(self, bootstrap: str, topic: str, keys: list[str], rate: float, seed: int = 1,
-                 sizes: str = "mixed", track: bool = True):
+                 sizes: str = "mixed", track: bool = True, linger_ms: int = 5):
         from confluent_kafka import Producer
 
         self.topic, self.keys, self.rate, self.sizes, self.track = topic, list(keys), rate, sizes, track
         self._producer = Producer({
             "bootstrap.servers": bootstrap,
-            "linger.ms": 5,
+            "linger.ms": linger_ms,
             "acks": "all",
             # Idempotent, one request in flight: a retry can neither duplicate
             # a record in the log nor reorder a partition.

@@ -9,11 +9,15 @@ Load, all against loopback:
 - a bulk topic: one endpoint receiving 64 KiB records at 1 MiB/s, read by
   slow readers (at half that) and never-reading subscribers (SO_RCVBUF 4
   KiB), so the slow-consumer cap (websocket.max_output_bytes: 2 s of bulk
-  traffic) closes connections with output queued. Few, large records and a
-  modest checked rate on purpose: Tansu's CPU grows with its log (it keeps
-  every record in memory, no retention), and with 250 + 256 records/s its
-  fetches slowed within 10 minutes until resumes read from Kafka timed out
-  (first record after 5-18 s) — the broker's limit, not the gateway's;
+  traffic) closes connections with output queued. Few, large records, a
+  modest checked rate and both producers batching for --linger-ms on
+  purpose: Tansu (memory storage, no retention) spends CPU on every fetch in
+  proportion to the number of batches the partition holds — measured with
+  3 followers and 100 records/s each in its own batch, its CPU went 21 %,
+  38 %, 52 % over the first minute (flat 4 % with no follower; 11-13 % with
+  100 ms batches). Records in batches of their own saturated it within 5-10
+  minutes, and resumes read from Kafka then timed out (first record after
+  5-18 s): the broker's limit, not the gateway's;
 - abuse: garbage handshakes, unmasked and oversized frames, slow-loris
   handshakes, connections reset while the gateway writes to them;
 - node B keeps a small cache (5 s: longer absences read Kafka); A and C hold
@@ -44,6 +48,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import struct
 import sys
@@ -67,6 +72,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=100, help="checked records/s")
     p.add_argument("--bulk-rate", type=float, default=16, help="bulk records/s")
     p.add_argument("--bulk-bytes", type=int, default=65536, help="bytes per bulk record")
+    p.add_argument("--linger-ms", type=int, default=200,
+                   help="the producers' linger.ms (fewer, larger batches: Tansu's fetch cost grows with their number)")
     p.add_argument("--kill-every", type=float, help="seconds between kills (default: a third of the run, 40-180 s)")
     p.add_argument("--warmup", type=float, default=60, help="seconds of a process's life its RSS is not judged")
     p.add_argument("--seed", type=int, default=int(time.time()))
@@ -327,8 +334,19 @@ class RawLoad:
 
 # ---------------------------------------------------------------- the run --
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (the broker's load is
+    printed with the progress: when Tansu saturates, resumes read from
+    Kafka time out, and the log should say why)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(args, cluster: Cluster, producer, bulk, ledger, topic: str, raw: RawLoad, rss: RssSampler,
-              events: dict) -> bool:
+              events: dict, broker_pid: int) -> bool:
     from churn import (ResumableClient, assign_endpoints, churn, evacuate, log_problems, park, settle_periodically,
                        wait_caught_up)
 
@@ -382,12 +400,14 @@ async def run(args, cluster: Cluster, producer, bulk, ledger, topic: str, raw: R
                 ready.set_result(node if node.alive else rng.choice([n for n in nodes if n.alive]))
 
     async def progress():
+        broker_cpu = process_cpu_seconds(broker_pid)
         while True:
             await asyncio.sleep(30)
             s = ledger.summary()
+            cpu, broker_cpu = broker_cpu, process_cpu_seconds(broker_pid)
             print(f"[soak] {time.monotonic() - started:6.0f}s checked {s['deliveries_checked']} deliveries "
                   f"({s['bytes_checked'] / MIB:.0f} MiB), resumes {s['resumes']}, anomalies {s['anomalies'] or 0}, "
-                  f"raw {dict(raw.counts)}", flush=True)
+                  f"broker CPU {100 * (broker_cpu - cpu) / 30:.0f} %, raw {dict(raw.counts)}", flush=True)
 
     started = time.monotonic()
     producer.start()
@@ -411,8 +431,31 @@ async def run(args, cluster: Cluster, producer, bulk, ledger, topic: str, raw: R
     return caught_up
 
 
+def stop_on_signals() -> None:
+    """SIGTERM or SIGINT (Ctrl-C) ends the run at once: every child process
+    (the gateways, the broker) is killed and the soak exits 130/143 without
+    a summary, so a soak stopped early leaves nothing running. (Unwinding
+    the asyncio run and its threads instead can take minutes, or hang.)"""
+    def stop(signum, frame):
+        me = str(os.getpid())
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                if parent == me:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, IndexError, ValueError):
+                pass
+        print(f"\n[soak] stopped by signal {signum}: gateways and broker killed, no summary", flush=True)
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def main() -> int:
     args = parse_args()
+    stop_on_signals()
     os.environ["STREAMGATE_BIN"] = str(Path(args.bin).resolve())   # read by conftest at import
     sys.path.insert(0, str(HERE))
     from churn import KeyedProducer, Ledger, audit_log, format_summary, log_problems, stop_line_stats
@@ -446,15 +489,16 @@ def main() -> int:
         }
         cluster = Cluster(GatewayLauncher(broker, workdir), [topic, bulk_topic], configs)
         producer = KeyedProducer(broker.bootstrap, topic, [f"user/{i:03d}" for i in range(args.keys)], args.rate,
-                                 seed=args.seed)
+                                 seed=args.seed, linger_ms=args.linger_ms)
         bulk = KeyedProducer(broker.bootstrap, bulk_topic, ["firehose"], args.bulk_rate, sizes=str(args.bulk_bytes),
-                             track=False)
+                             track=False, linger_ms=args.linger_ms)
         ledger = Ledger(producer)
         raw = RawLoad(cluster, f"/{bulk_topic}/firehose", bulk_bytes_per_second, args.seed)
         rss = RssSampler(cluster)
         events = {"kills": [], "crashes": []}
         started = time.monotonic()
-        caught_up = asyncio.run(run(args, cluster, producer, bulk, ledger, topic, raw, rss, events))
+        caught_up = asyncio.run(run(args, cluster, producer, bulk, ledger, topic, raw, rss, events,
+                                    broker.proc.pid))
         ledger.finish()
         log_audit = audit_log(broker.bootstrap, producer, timeout=300)
         duration = time.monotonic() - started
