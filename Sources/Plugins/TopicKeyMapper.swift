@@ -34,8 +34,12 @@ public struct TopicKeyMapper: EndpointMapper {
         guard !key.isEmpty else {
             throw EndpointError("an endpoint needs a non-empty key after the topic, as in /topic/key")
         }
-        guard !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw EndpointError("an endpoint key may not contain control characters")
+        // Unicode's control characters (general category Cc): C0, DEL and
+        // C1 (U+0080-U+009F, e.g. NEL), not only the ASCII ones.
+        if let control = key.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            let code = String(control.value, radix: 16, uppercase: true)
+            throw EndpointError(
+                "an endpoint key may not contain control characters (found U+\(String(repeating: "0", count: max(0, 4 - code.count)))\(code))")
         }
         return KafkaAddress(topic: topic, key: key)
     }

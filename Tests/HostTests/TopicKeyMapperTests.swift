@@ -47,7 +47,22 @@ struct TopicKeyMapperTests {
         #expect(reason("/scores").contains("topic and a key"))
         #expect(reason("/scores/").contains("non-empty key"))
         #expect(reason("/bad topic/x").contains("'bad topic'"))
-        #expect(reason("/a/\u{1}").contains("control characters"))
+        #expect(reason("/a/\u{1}").contains("control characters (found U+0001)"))
+    }
+
+    /// Every Unicode control character (category Cc) is refused, the C1
+    /// ones too (U+0085 NEL was accepted once); other categories pass.
+    @Test func controlCharactersAreRefusedWhereverTheyAre() throws {
+        for value in Array(0x00...0x1F) + [0x7F] + Array(0x80...0x9F) {
+            let scalar = Unicode.Scalar(UInt32(value))!
+            for key in ["\(Character(scalar))", "a\(Character(scalar))", "a\(Character(scalar))b"] {
+                #expect(throws: EndpointError.self, "U+\(String(value, radix: 16))") { try mapper.address(of: "/t/\(key)") }
+            }
+        }
+        // Format characters, non-ASCII letters and emoji are not control characters.
+        for key in ["\u{00A0}", "\u{200B}", "\u{00E9}t\u{00E9}", "\u{1F3C8}", "live/\u{00FC}"] {
+            #expect(try mapper.address(of: "/t/\(key)").key == key)
+        }
     }
 
     @Test func lengthLimits() throws {
