@@ -182,9 +182,11 @@ final class CachedFanout: @unchecked Sendable {
     /// complete from `position` on: the notices, the fetched records, the
     /// cached messages after them and the subscription are queued in one go,
     /// under the lock, so the read joins live traffic with no gap and no
-    /// duplicate.
+    /// duplicate. `beforeAnswer` runs (under the lock) just before the
+    /// client's answer is queued, when it finishes.
     func completeFetch(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, request: ReplayRequest,
-                       position: Int64, fetched: OwnedFrames, lost: ClosedRange<Int64>?) -> FetchProgress
+                       position: Int64, fetched: OwnedFrames, lost: ClosedRange<Int64>?,
+                       beforeAnswer: () -> Void = {}) -> FetchProgress
     {
         state.withLock { s in
             let partition = PartitionID(topic: request.topic, partition: request.partition)
@@ -192,6 +194,7 @@ final class CachedFanout: @unchecked Sendable {
                   let covered = s.cache.coveredFrom(endpoint: endpoint, partition: partition)
             else {
                 fetched.take().forEach { cf_frame_release($0) }
+                beforeAnswer()
                 let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch,
                                                        current: s.cache.epoch(of: endpoint))
                 return .finished(queue(conn, endpoint, subscription, frames: [], notices: [notice], marker: nil))
@@ -206,8 +209,10 @@ final class CachedFanout: @unchecked Sendable {
             let count = fetched.count + cached.count
             guard fits(count, fetched.bytes + cached.reduce(0) { $0 + $1.bytes }) else {
                 fetched.take().forEach { cf_frame_release($0) }
+                beforeAnswer()
                 return .finished(refuseTooLarge(conn, endpoint, subscription, count: count))
             }
+            beforeAnswer()
             return .finished(queue(
                 conn, endpoint, subscription, frames: fetched.take() + cached.map { cf_frame_retain($0.frame) },
                 notices: notices, marker: ClientProtocol.replayed(endpoint: endpoint, count: count, source: "kafka")))

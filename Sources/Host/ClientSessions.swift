@@ -410,22 +410,27 @@ final class ClientSessions: @unchecked Sendable {
                      "this connection already has \(Self.maxReplaysPerConnection) resumes being read from the source; resume again when they are done")
                 return
             }
+            let slot = ReplaySlot { self.endReplay(conn) }
             let job = SourceReplayer.Job(
                 request: request, endpoint: endpoint, coveredFrom: coveredFrom,
                 attempt: { position, frames, lost in
                     let progress = cached.completeFetch(
                         conn, endpoint: endpoint, subscription: subscription, request: request, position: position,
-                        fetched: frames, lost: lost)
+                        fetched: frames, lost: lost, beforeAnswer: slot.release)
                     if case .finished(.refused) = progress { self.forget(conn, endpoint: endpoint, subscription: subscription) }
                     return progress
                 },
                 stale: { current in
+                    slot.release()
                     let outcome = cached.completeStale(
                         conn, endpoint: endpoint, subscription: subscription, epoch: request.epoch, current: current)
                     if case .refused = outcome { self.forget(conn, endpoint: endpoint, subscription: subscription) }
                 },
-                failed: { code, reason in self.fail(conn, endpoint: endpoint, subscription: subscription, code, reason) },
-                done: { self.endReplay(conn) },
+                failed: { code, reason in
+                    slot.release()
+                    self.fail(conn, endpoint: endpoint, subscription: subscription, code, reason)
+                },
+                done: slot.release,
                 isWanted: { self.sessions.withLock { $0[conn]?.endpoints[endpoint] == subscription } })
             if !replayer.fetch(job) {
                 endReplay(conn)

@@ -484,6 +484,49 @@ def test_one_connection_cannot_run_more_than_two_replays_at_once(gateway_factory
     assert "already has 2 resumes" in refused[0]["message"]
 
 
+def test_a_resume_sent_the_moment_another_ends_finds_its_slot_free(gateway_factory, create_topic, producer):
+    """`replayed` (and `replay_failed`) invite the client to resume again:
+    the connection's replay slot is given back before they are sent, so a
+    resume sent as soon as one arrives is never refused for want of a slot
+    (it was, while the finished read was still closing its Kafka consumer)."""
+    topic = create_topic(partitions=1)
+    gw = gateway_factory([topic], {"recovery": {"cache": {"max_messages": 0}}})   # every resume reads Kafka
+    keys = [f"k{i}" for i in range(6)]
+
+    async def body():
+        client = await WsClient.connect(gw.ws_url, name="eager")
+        for key in keys:
+            await subscribe(client, f"/{topic}/{key}")
+        await asyncio.to_thread(producer.produce, topic, [(k, f"{k}-{i}".encode()) for i in range(5) for k in keys])
+        await client.wait_deliveries(30, 10)
+        first = {d.endpoint: d for d in reversed(client.deliveries)}  # each key's first delivery
+        for key in keys:
+            await client.unsubscribe(f"/{topic}/{key}")
+        waiting = [first[f"/{topic}/{key}"] for key in keys]
+
+        async def resume_next():
+            d = waiting.pop(0)
+            await client.ws.send(json.dumps({"type": "subscribe", "endpoint": d.endpoint,
+                                             "from": {"epoch": d.epoch, "seq": d.seq}}))
+
+        await resume_next()                       # both slots busy ...
+        await resume_next()
+        outcomes = []
+        while len(outcomes) < len(keys):
+            text = await client.next_text(15)
+            if text["type"] in ("replayed", "error"):
+                outcomes.append(text)
+                if waiting:                       # ... and each outcome frees one: use it at once
+                    await resume_next()
+        await client.close()
+        return outcomes
+
+    outcomes = run_async(body(), 60)
+    assert [o["type"] for o in outcomes] == ["replayed"] * len(keys), outcomes
+    assert all(o["source"] == "kafka" and o["count"] == 4 for o in outcomes), outcomes
+    assert sorted(o["endpoint"] for o in outcomes) == sorted(f"/{topic}/{k}" for k in keys)
+
+
 def test_a_replay_from_kafka_paces_itself(gateway_factory, create_topic, producer):
     topic = create_topic(partitions=1)
     gw = gateway_factory([topic], {"recovery": {"cache": {"max_messages": 0},
