@@ -101,8 +101,9 @@ void conn_destroy(cf_conn *c, uint16_t code) {
     conn_list_remove(&loop->write_list, c, WRITE_LINK);
     limits_release(loop->server, c);
     /* Deleted before the close: an epoll item lives as long as the file, which
-     * the kernel may hold beyond the fd, and must never name a freed connection. */
-    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+     * the kernel may hold beyond the fd, and must never name a freed connection.
+     * It fails only for an fd never added (accept's ADD failed): nothing to undo. */
+    (void)epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     loop->conns[c->fd] = NULL;
     loop->conn_count--;
@@ -195,11 +196,17 @@ static void enqueue_owned(cf_conn *c, cf_frame *f) {
     mark_write(c);
 }
 
-static void set_epollout(cf_conn *c, bool on) {
-    if (c->epollout_armed == on) return;
-    c->epollout_armed = on;
+/* Arms or disarms EPOLLOUT. False (counted) when the kernel refuses: the
+ * connection's readiness can no longer be followed, so the caller ends it. */
+static bool set_epollout(cf_conn *c, bool on) {
+    if (c->epollout_armed == on) return true;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(c->loop->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+    if (epoll_ctl(c->loop->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        STAT_ADD(c->loop, epoll_errors, 1);
+        return false;
+    }
+    c->epollout_armed = on;
+    return true;
 }
 
 /* Advances the queue past n written bytes, releasing finished frames. */
@@ -239,18 +246,14 @@ int conn_wrote(cf_conn *c, ssize_t result, size_t attempted) {
     cf_loop *loop = c->loop;
     STAT_ADD(loop, write_calls, 1);
     if (result < 0) {
-        if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) {
-            set_epollout(c, true);
-            return 1;
-        }
+        if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR)
+            return set_epollout(c, true) ? 1 : -1;
         return -1;
     }
     STAT_ADD(loop, bytes_written, (uint64_t)result);
     queue_consume(&c->out, (size_t)result);
-    if ((size_t)result < attempted) {
-        set_epollout(c, true); /* the socket buffer is full */
-        return 1;
-    }
+    if ((size_t)result < attempted) /* the socket buffer is full */
+        return set_epollout(c, true) ? 1 : -1;
     return c->out.count > 0 ? 2 : 0;
 }
 
@@ -281,7 +284,10 @@ void conn_flush_finish(cf_conn *c, int rc) {
         return;
     }
     if (rc > 0) return;
-    set_epollout(c, false);
+    if (!set_epollout(c, false)) {
+        conn_destroy(c, 1006);
+        return;
+    }
     out_queue *q = &c->out;
     if (q->capacity > 16) {
         free(q->frames);
@@ -331,7 +337,7 @@ void conn_close(cf_conn *c, uint16_t code, const char *reason) {
 }
 
 void conn_on_timeout(cf_conn *c) {
-    if (c->state == CONN_HTTP) STAT_ADD(c->loop, handshakes_rejected, 1);
+    if (c->state == CONN_HTTP) STAT_ADD(c->loop, handshake_timeouts, 1);
     conn_destroy(c, c->close_code ? c->close_code : 1006);
 }
 
@@ -362,9 +368,10 @@ static void enqueue_text(cf_conn *c, const char *text, size_t length) {
     enqueue_owned(c, f);
 }
 
-/* Answers a request that is not a usable upgrade, then closes. */
+/* Answers a request that is not a usable upgrade, then closes. Refusals
+ * of a valid upgrade (403 Origin, 429/503 limits) have counters of their own. */
 static void respond_error(cf_conn *c, int status, const char *why) {
-    STAT_ADD(c->loop, handshakes_rejected, 1);
+    if (status != 403 && status != 429 && status != 503) STAT_ADD(c->loop, handshakes_rejected, 1);
     char buf[1024];
     const char *extra = status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                       : status == 405 ? "Allow: GET\r\n" : "";
@@ -417,7 +424,7 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
             for (size_t i = 0; i < s->static_count; i++) {
                 if (strcmp(s->statics[i].path, req.path) == 0) {
                     enqueue_owned(c, cf_frame_retain(s->statics[i].response));
-                                    drain_after_flush(c);
+                    drain_after_flush(c);
                     return;
                 }
             }

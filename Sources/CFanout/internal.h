@@ -182,7 +182,7 @@ typedef struct loop_stats {
     uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
     uint64_t write_calls, connections_limited, origins_refused, idle_closes;
-    uint64_t delayed_write_periods;
+    uint64_t delayed_write_periods, handshake_timeouts, epoll_errors;
 } loop_stats;
 
 /* Single-writer counters read by other threads: relaxed atomic store, no lock. */

@@ -3,8 +3,10 @@
  *
  * Each turn: wait for events, read what arrived (which may queue output),
  * run the commands other threads posted, then flush every connection with
- * pending output — one writev per socket per turn ("cork, then flush before
- * sleeping"). EPOLLOUT is armed only while a socket's kernel buffer is full.
+ * pending output — one gathered write per socket per turn ("cork, then flush
+ * before sleeping"): sendmsg, or a batch of sends in one io_uring submission
+ * (flush_batch). Write pacing may hold a connection's flush for a few turns.
+ * EPOLLOUT is armed only while a socket's kernel buffer is full.
  *
  * loop_submit is the only function another thread may call: it appends to
  * the command queue under a mutex and writes the eventfd only when the loop
@@ -88,7 +90,10 @@ int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t 
         return -1;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_EVENTFD};
-    epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->event_fd, &ev);
+    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->event_fd, &ev) != 0) {
+        snprintf(errstr, errstr_size, "event loop %d: cannot watch its eventfd: %s", index, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -125,9 +130,14 @@ int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size) {
         s->bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                        : ((struct sockaddr_in *)&ss)->sin_port);
     }
-    loop->listen_fd = fd;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_LISTENER};
-    epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        snprintf(errstr, errstr_size, "cannot watch the listening socket on %s:%s: %s", s->host, port,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    loop->listen_fd = fd;
     return 0;
 }
 
@@ -222,7 +232,7 @@ static void begin_stop(cf_loop *loop) {
     loop->stopping = true;
     loop->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
     if (loop->listen_fd >= 0) {
-        epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL);
+        (void)epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL); /* closed next anyway */
         close(loop->listen_fd);
         loop->listen_fd = -1;
     }
@@ -273,13 +283,16 @@ static void run_commands(cf_loop *loop) {
             begin_stop(loop);
             break;
         case CMD_WATCH:
-            if (loop->watch_fd >= 0) epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
+            /* The old fd is the source's to close; a failed DEL leaves an item for it. */
+            if (loop->watch_fd >= 0) (void)epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
             loop->watch_fd = cmd->fd;
             loop->watch_ready = cmd->ready;
             loop->watch_context = cmd->context;
             {
+                /* Fails only when the kernel is out of memory or epoll watches
+                 * (fs.epoll.max_user_watches): counted, and the host sees it. */
                 struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_WATCH};
-                epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, cmd->fd, &ev);
+                if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, cmd->fd, &ev) != 0) STAT_ADD(loop, epoll_errors, 1);
             }
             {
                 /* Anything the source queued before its fd was watched: make
@@ -290,7 +303,7 @@ static void run_commands(cf_loop *loop) {
             }
             break;
         case CMD_UNWATCH:
-            if (loop->watch_fd >= 0) epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
+            if (loop->watch_fd >= 0) (void)epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
             loop->watch_fd = -1;
             loop->watch_ready = NULL;
             break;
@@ -315,7 +328,8 @@ static void accept_connections(cf_loop *loop) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: a level-triggered listener would spin,
                  * so stop listening until the next timer tick. */
-                epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL);
+                if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL) != 0)
+                    STAT_ADD(loop, epoll_errors, 1);
                 loop->accept_paused = true;
             }
             return;
@@ -333,15 +347,18 @@ static void accept_connections(cf_loop *loop) {
         }
         STAT_ADD(loop, connections_accepted, 1);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) conn_destroy(c, 1006); /* never to be heard */
+        if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) { /* never to be heard */
+            STAT_ADD(loop, epoll_errors, 1);
+            conn_destroy(c, 1006);
+        }
     }
 }
 
 static void run_timers(cf_loop *loop, uint64_t now) {
     if (loop->accept_paused && !loop->stopping && loop->listen_fd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_LISTENER};
-        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->listen_fd, &ev);
-        loop->accept_paused = false;
+        if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->listen_fd, &ev) == 0) loop->accept_paused = false;
+        else STAT_ADD(loop, epoll_errors, 1); /* paused still: tried again next tick */
     }
     cf_conn *c = loop->timer_list;
     while (c) {

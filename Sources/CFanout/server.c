@@ -200,7 +200,8 @@ void cf_server_get_stats(const cf_server *s, cf_stats *out) {
         SUM(connections_accepted); SUM(connections_open); SUM(handshakes_rejected);
         SUM(protocol_errors); SUM(slow_consumer_closes); SUM(messages_published);
         SUM(messages_delivered); SUM(bytes_written); SUM(write_calls); SUM(connections_limited);
-        SUM(origins_refused); SUM(idle_closes); SUM(delayed_write_periods);
+        SUM(origins_refused); SUM(idle_closes); SUM(delayed_write_periods); SUM(handshake_timeouts);
+        SUM(epoll_errors);
 #undef SUM
     }
 }

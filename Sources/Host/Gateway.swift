@@ -98,6 +98,8 @@ struct Gateway {
                 "messages_delivered": "\(stats.messages_delivered)", "connections_accepted": "\(stats.connections_accepted)",
                 "slow_consumer_closes": "\(stats.slow_consumer_closes)", "protocol_errors": "\(stats.protocol_errors)",
                 "connections_limited": "\(stats.connections_limited)", "origins_refused": "\(stats.origins_refused)",
+                "handshakes_rejected": "\(stats.handshakes_rejected)", "handshake_timeouts": "\(stats.handshake_timeouts)",
+                "epoll_errors": "\(stats.epoll_errors)",
                 "idle_closes": "\(stats.idle_closes)", "delayed_write_periods": "\(stats.delayed_write_periods)",
                 "publishes_rate_limited": "\(sessions.rateLimitedPublishes)",
                 "subscriptions_over_limit": "\(sessions.refusedSubscriptions)",

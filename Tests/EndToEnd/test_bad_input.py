@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import time
 
@@ -277,6 +278,36 @@ def own_bad_gateway(gateway_factory, create_topic):
     gw = gateway_factory([topic], BAD_INPUT_OVERRIDES)
     gw.topic = topic
     return gw
+
+
+def test_every_refused_and_dropped_handshake_is_counted(own_bad_gateway, producer):
+    """Each HTTP refusal of a request (400, 404, 405, 426, 431) counts as
+    handshakes_rejected and each head not completed in time as
+    handshake_timeouts, in the gateway's stop line; a served static path
+    and /readyz count as neither."""
+    gw = own_bad_gateway
+    max_header = gw.config["websocket"]["max_header_bytes"]
+    refusals = {
+        400: b"hello there\r\n\r\n",
+        404: upgrade_request("/nowhere")[0],
+        405: upgrade_request("/ws", method="POST")[0],
+        426: upgrade_request("/ws", upgrade=False)[0],
+        431: upgrade_request("/ws", extra=f"X-Padding: {'a' * (max_header + 100)}\r\n")[0],
+    }
+    for status, request in refusals.items():
+        response, closed = http_exchange(gw.port, request)
+        assert status_of(response) == status and closed, (status, response)
+    response, _ = http_exchange(gw.port, upgrade_request("/readyz", upgrade=False)[0])
+    assert status_of(response) == 200, response
+    for _ in range(2):                                       # heads that never end
+        with raw_connect(gw.port) as sock:
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            assert read_to_eof(sock, HANDSHAKE_TIMEOUT_MS / 1000 + 3) == (b"", True)
+    still_serves(gw, producer)
+    gw.stop()
+    stopped = [line for line in gw.log().splitlines() if "handshakes_rejected=" in line][-1]
+    counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", stopped)}
+    assert counts["handshakes_rejected"] == 5 and counts["handshake_timeouts"] == 2, stopped
 
 
 def test_slow_consumer_is_closed_with_1008(own_bad_gateway, producer, print_result):

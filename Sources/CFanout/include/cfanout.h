@@ -5,7 +5,8 @@
  * event loops on their own threads (SO_REUSEPORT listeners), the HTTP/1.1
  * upgrade handshake, the RFC 6455 frame codec, and zero-copy fan-out: a
  * message is framed once into a refcounted cf_frame and the same bytes are
- * queued to every subscriber, flushed with one writev per socket per loop turn.
+ * queued to every subscriber, flushed with one gathered write per socket per
+ * loop turn (sendmsg, or many sockets' sends in one io_uring submission).
  *
  * Threading: every cf_server_* function marked THREAD-SAFE may be called from
  * any thread; they post a command to the owning loop (queue + eventfd
@@ -105,13 +106,15 @@ typedef struct cf_callbacks {
 typedef struct cf_stats {
     uint64_t connections_accepted;
     uint64_t connections_open;
-    uint64_t handshakes_rejected;   /* 400/404/405/426/431 responses and handshake timeouts */
+    uint64_t handshakes_rejected;   /* requests answered 400/404/405/426/431 */
+    uint64_t handshake_timeouts;    /* request heads not completed within handshake_timeout_ms (dropped) */
+    uint64_t epoll_errors;          /* epoll_ctl calls the kernel refused (a connection's ends it) */
     uint64_t protocol_errors;       /* connections failed with 1002/1007/1009 */
     uint64_t slow_consumer_closes;  /* connections closed for exceeding max_output_bytes */
     uint64_t messages_published;    /* frames handed to cf_server_publish (per loop) */
     uint64_t messages_delivered;    /* frames queued to subscribers */
     uint64_t bytes_written;
-    uint64_t write_calls;           /* writev() calls */
+    uint64_t write_calls;           /* gathered writes (sendmsg calls and io_uring sends) */
     uint64_t connections_limited;   /* upgrades refused by max_connections(_per_address) */
     uint64_t origins_refused;       /* upgrades refused for their Origin */
     uint64_t idle_closes;           /* connections closed by idle_timeout_ms */
