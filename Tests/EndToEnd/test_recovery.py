@@ -450,6 +450,26 @@ def test_a_recreated_topic_has_a_new_epoch_and_old_positions_are_told_stale(gate
     assert notice["current_epoch"] == new.epoch
 
 
+async def first_of_five_then_unsubscribed(client, producer, topic: str, keys: list[str]) -> dict:
+    """Subscribes `client` to each key's endpoint, produces 5 records per
+    key, waits for all of them, unsubscribes; returns each endpoint's first
+    delivery (a resume from it owes the other 4)."""
+    for key in keys:
+        await subscribe(client, f"/{topic}/{key}")
+    await asyncio.to_thread(producer.produce, topic, [(k, f"{k}-{i}".encode()) for i in range(5) for k in keys])
+    await client.wait_deliveries(5 * len(keys), 10)
+    first = {d.endpoint: d for d in reversed(client.deliveries)}
+    for key in keys:
+        await client.unsubscribe(f"/{topic}/{key}")
+    return first
+
+
+async def send_resume(client, delivery) -> None:
+    """Sends a subscribe resuming after `delivery`, without waiting for the reply."""
+    await client.ws.send(json.dumps({"type": "subscribe", "endpoint": delivery.endpoint,
+                                     "from": {"epoch": delivery.epoch, "seq": delivery.seq}}))
+
+
 def test_one_connection_cannot_run_more_than_two_replays_at_once(gateway_factory, create_topic, producer):
     topic = create_topic(partitions=1)
     gw = gateway_factory([topic], {"recovery": {"cache": {"max_messages": 0}}})   # every resume reads Kafka
@@ -457,17 +477,9 @@ def test_one_connection_cannot_run_more_than_two_replays_at_once(gateway_factory
 
     async def body():
         client = await WsClient.connect(gw.ws_url, name="greedy")
-        for key in keys:
-            await subscribe(client, f"/{topic}/{key}")
-        await asyncio.to_thread(producer.produce, topic, [(k, f"{k}{i}".encode()) for i in range(5) for k in keys])
-        await client.wait_deliveries(15, 10)
-        first = {d.endpoint: d for d in reversed(client.deliveries)}  # each key's first delivery
-        for key in keys:
-            await client.unsubscribe(f"/{topic}/{key}")
+        first = await first_of_five_then_unsubscribed(client, producer, topic, keys)
         for key in keys:                                  # three resumes in one burst
-            d = first[f"/{topic}/{key}"]
-            await client.ws.send(json.dumps({"type": "subscribe", "endpoint": d.endpoint,
-                                             "from": {"epoch": d.epoch, "seq": d.seq}}))
+            await send_resume(client, first[f"/{topic}/{key}"])
         outcomes = []
         while len(outcomes) < 3:
             text = await client.next_text(15)
@@ -495,19 +507,11 @@ def test_a_resume_sent_the_moment_another_ends_finds_its_slot_free(gateway_facto
 
     async def body():
         client = await WsClient.connect(gw.ws_url, name="eager")
-        for key in keys:
-            await subscribe(client, f"/{topic}/{key}")
-        await asyncio.to_thread(producer.produce, topic, [(k, f"{k}-{i}".encode()) for i in range(5) for k in keys])
-        await client.wait_deliveries(30, 10)
-        first = {d.endpoint: d for d in reversed(client.deliveries)}  # each key's first delivery
-        for key in keys:
-            await client.unsubscribe(f"/{topic}/{key}")
+        first = await first_of_five_then_unsubscribed(client, producer, topic, keys)
         waiting = [first[f"/{topic}/{key}"] for key in keys]
 
         async def resume_next():
-            d = waiting.pop(0)
-            await client.ws.send(json.dumps({"type": "subscribe", "endpoint": d.endpoint,
-                                             "from": {"epoch": d.epoch, "seq": d.seq}}))
+            await send_resume(client, waiting.pop(0))
 
         await resume_next()                       # both slots busy ...
         await resume_next()
