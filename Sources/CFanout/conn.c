@@ -509,7 +509,7 @@ static bool append(uint8_t **buf, size_t *length, size_t *capacity, const uint8_
 static void deliver(cf_conn *c, uint8_t opcode, const uint8_t *data, size_t length) {
     if (c->kind == KIND_ECHO) {
         uint8_t *payload;
-        cf_frame *f = cf_frame_create(opcode == 0x1, length, NULL, 0, &payload);
+        cf_frame *f = cf_frame_create(opcode == CF_WS_OP_TEXT, length, NULL, 0, &payload);
         if (!f) {
             conn_fail(c, CF_CLOSE_INTERNAL_ERROR, "out of memory");
             return;
@@ -520,7 +520,7 @@ static void deliver(cf_conn *c, uint8_t opcode, const uint8_t *data, size_t leng
         return;
     }
     cf_callbacks *cb = &c->loop->server->callbacks;
-    if (cb->on_message) cb->on_message(cb->context, c->id, opcode == 0x1, data, length);
+    if (cb->on_message) cb->on_message(cb->context, c->id, opcode == CF_WS_OP_TEXT, data, length);
 }
 
 static void handle_close_frame(cf_conn *c, const uint8_t *p, size_t n) {
@@ -534,7 +534,7 @@ static void handle_close_frame(cf_conn *c, const uint8_t *p, size_t n) {
     }
     if (c->state == CONN_OPEN) {
         /* Echo the peer's code (RFC 6455 5.5.1), then close our side. */
-        cf_frame *f = n >= 2 ? frame_create_close(code, NULL) : frame_create_control(0x8, NULL, 0);
+        cf_frame *f = n >= 2 ? frame_create_close(code, NULL) : frame_create_control(CF_WS_OP_CLOSE, NULL, 0);
         if (f) enqueue_owned(c, f);
     }
     if (c->state == CONN_DEAD) return;
@@ -545,9 +545,9 @@ static void handle_close_frame(cf_conn *c, const uint8_t *p, size_t n) {
 
 static void handle_data_frame(cf_conn *c, const cf_ws_header *h, const uint8_t *p, size_t n) {
     if (c->state != CONN_OPEN) return; /* after our close: discard data */
-    bool first = h->opcode != 0x0;
+    bool first = h->opcode != CF_WS_OP_CONTINUATION;
     uint8_t opcode = first ? h->opcode : c->message_opcode;
-    if (opcode == 0x1) {
+    if (opcode == CF_WS_OP_TEXT) {
         /* Bytes before text_checked were validated while the frame arrived. */
         if (first && c->text_checked == 0) c->utf8_state = CF_UTF8_ACCEPT;
         c->utf8_state = cf_utf8_validate(c->utf8_state, p + c->text_checked, n - c->text_checked);
@@ -584,7 +584,7 @@ static void handle_data_frame(cf_conn *c, const cf_ws_header *h, const uint8_t *
  * The payload is unmasked into a scratch copy: the frame stays masked in
  * place until it is complete. */
 static bool partial_text_is_valid(cf_conn *c, const cf_ws_header *h, const uint8_t *payload, size_t available) {
-    if (h->opcode == 0x1 && c->text_checked == 0) c->utf8_state = CF_UTF8_ACCEPT;
+    if (h->opcode == CF_WS_OP_TEXT && c->text_checked == 0) c->utf8_state = CF_UTF8_ACCEPT;
     uint8_t scratch[4096];
     size_t pos = (size_t)c->text_checked;
     while (pos < available) {
@@ -607,9 +607,9 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length) {
     while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
         cf_ws_header h;
         if (!cf_ws_parse_header(buf + off, length - off, &h)) break;
-        bool control = h.opcode & 0x8;
+        bool control = (h.opcode & CF_WS_OP_CONTROL_BIT) != 0;
         if (h.rsv) { conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension"); return length; }
-        if ((h.opcode > 0x2 && h.opcode < 0x8) || h.opcode > 0xA) {
+        if ((h.opcode > CF_WS_OP_BINARY && h.opcode < CF_WS_OP_CLOSE) || h.opcode > CF_WS_OP_PONG) {
             conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "reserved opcode");
             return length;
         }
@@ -621,16 +621,16 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length) {
                 return length;
             }
         } else {
-            if (h.opcode == 0x0 && !c->in_message) {
+            if (h.opcode == CF_WS_OP_CONTINUATION && !c->in_message) {
                 conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
                 return length;
             }
-            if (h.opcode != 0x0 && c->in_message) {
+            if (h.opcode != CF_WS_OP_CONTINUATION && c->in_message) {
                 conn_fail(c, CF_CLOSE_PROTOCOL_ERROR, "new message before the previous one ended");
                 return length;
             }
             size_t limit = c->kind == KIND_ECHO ? cfg->echo_max_message_bytes : cfg->max_message_bytes;
-            uint64_t so_far = h.opcode == 0x0 ? c->message_length : 0;
+            uint64_t so_far = h.opcode == CF_WS_OP_CONTINUATION ? c->message_length : 0;
             if (h.payload_length > limit || so_far + h.payload_length > limit) {
                 conn_fail(c, CF_CLOSE_MESSAGE_TOO_BIG, "message exceeds the size limit");
                 return length;
@@ -638,7 +638,8 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length) {
         }
         size_t total = h.header_length + (size_t)h.payload_length;
         if (length - off < total) {
-            bool text = h.opcode == 0x1 || (h.opcode == 0x0 && c->message_opcode == 0x1);
+            bool text = h.opcode == CF_WS_OP_TEXT ||
+                        (h.opcode == CF_WS_OP_CONTINUATION && c->message_opcode == CF_WS_OP_TEXT);
             size_t available = length - off > h.header_length ? length - off - h.header_length : 0;
             if (!control && text && c->state == CONN_OPEN &&
                 !partial_text_is_valid(c, &h, buf + off + h.header_length, available)) {
@@ -652,14 +653,14 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length) {
         cf_ws_unmask(p, n, h.mask, 0);
         off += total;
         switch (h.opcode) {
-        case 0x8: handle_close_frame(c, p, n); break;
-        case 0x9:
+        case CF_WS_OP_CLOSE: handle_close_frame(c, p, n); break;
+        case CF_WS_OP_PING:
             if (c->state == CONN_OPEN) {
-                cf_frame *pong = frame_create_control(0xA, p, n);
+                cf_frame *pong = frame_create_control(CF_WS_OP_PONG, p, n);
                 if (pong) enqueue_owned(c, pong);
             }
             break;
-        case 0xA: break;
+        case CF_WS_OP_PONG: break;
         default: handle_data_frame(c, &h, p, n); break;
         }
         if (c->state == CONN_DEAD) return length;
@@ -764,7 +765,7 @@ void conn_check_idle(cf_conn *c, uint64_t now) {
         conn_close(c, CF_CLOSE_GOING_AWAY, "idle timeout");
         mark_write(c);
     } else if (silent >= idle / 2 && !c->pinged) {
-        cf_frame *ping = frame_create_control(0x9, NULL, 0);
+        cf_frame *ping = frame_create_control(CF_WS_OP_PING, NULL, 0);
         if (ping) {
             enqueue_owned(c, ping);
             mark_write(c);

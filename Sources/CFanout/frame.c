@@ -38,7 +38,7 @@ static cf_frame *frame_alloc(size_t length, const char *endpoint, size_t endpoin
 cf_frame *cf_frame_create(int is_text, size_t payload_length, const char *endpoint,
                           size_t endpoint_length, uint8_t **payload_out) {
     uint8_t header[10];
-    size_t header_length = cf_ws_write_header(header, 1, is_text ? 0x1 : 0x2, payload_length);
+    size_t header_length = cf_ws_write_header(header, 1, is_text ? CF_WS_OP_TEXT : CF_WS_OP_BINARY, payload_length);
     cf_frame *f = frame_alloc(header_length + payload_length, endpoint, endpoint ? endpoint_length : 0);
     if (!f) return NULL;
     memcpy(f->bytes, header, header_length);
@@ -74,7 +74,7 @@ cf_frame *frame_create_close(uint16_t code, const char *reason) {
             n += r;
         }
     }
-    return frame_create_control(0x8, payload, n);
+    return frame_create_control(CF_WS_OP_CLOSE, payload, n);
 }
 
 cf_frame *cf_frame_retain(cf_frame *frame) {

@@ -278,7 +278,6 @@ void *loop_run(void *arg);
 /* The single thread-safe entry point into a loop: queue + eventfd wake-up. */
 void loop_submit(cf_loop *loop, const loop_cmd *cmd);
 void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count);
-uint64_t now_ms(void);
 /* Puts a live connection on the write list (no-op if listed or dead). */
 void loop_mark_write(cf_conn *c);
 /* Writes every connection on the write list now, held writes included. */
@@ -332,5 +331,11 @@ void conn_free(cf_conn *c);
 void conn_set_deadline(cf_conn *c, uint64_t deadline_ms);
 /* Pings a connection idle for half the idle timeout, closes one idle for all of it. */
 void conn_check_idle(cf_conn *c, uint64_t now);
+
+/* ---------------------------------------------------------------- clock -- */
+
+/* CLOCK_MONOTONIC, in milliseconds (deadlines) and nanoseconds (ticks, pacing). */
+uint64_t now_ms(void);
+uint64_t now_ns(void);
 
 #endif

@@ -51,18 +51,6 @@
  * the loop runs its commands later in the same turn. */
 static __thread cf_loop *current_loop;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size) {
     memset(loop, 0, sizeof(*loop));
     loop->server = server;

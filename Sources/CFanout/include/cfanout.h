@@ -202,6 +202,18 @@ const uint8_t *cf_frame_bytes(const cf_frame *frame, size_t *length_out);
 
 /* ---------------------------------------------- codec (pure functions) -- */
 
+/* Frame opcodes (RFC 6455 5.2). Opcodes with bit 0x8 set are control frames;
+ * 0x3-0x7 and 0xB-0xF are reserved. */
+enum {
+    CF_WS_OP_CONTINUATION = 0x0,
+    CF_WS_OP_TEXT = 0x1,
+    CF_WS_OP_BINARY = 0x2,
+    CF_WS_OP_CLOSE = 0x8,
+    CF_WS_OP_PING = 0x9,
+    CF_WS_OP_PONG = 0xA,
+    CF_WS_OP_CONTROL_BIT = 0x8,
+};
+
 /* Parsed header of one client->server frame. */
 typedef struct cf_ws_header {
     uint8_t fin;

@@ -1,0 +1,21 @@
+/*
+ * clock.c — the monotonic millisecond clock behind every deadline (handshake,
+ * close, idle, stop; now_ms) and the loop's source ticks and pacing periods
+ * (now_ns). Its own file so that conn.c and
+ * loop.c need not reach into each other for it.
+ */
+#include "internal.h"
+
+#include <time.h>
+
+uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
