@@ -368,10 +368,9 @@ static void enqueue_text(cf_conn *c, const char *text, size_t length) {
     enqueue_owned(c, f);
 }
 
-/* Answers a request that is not a usable upgrade, then closes. Refusals
- * of a valid upgrade (403 Origin, 429/503 limits) have counters of their own. */
+/* Answers a request with an HTTP error, then closes. Counts nothing: the
+ * caller counts the refusal under its reason. */
 static void respond_error(cf_conn *c, int status, const char *why) {
-    if (status != 403 && status != 429 && status != 503) STAT_ADD(c->loop, handshakes_rejected, 1);
     char buf[1024];
     const char *extra = status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                       : status == 405 ? "Allow: GET\r\n" : "";
@@ -381,6 +380,12 @@ static void respond_error(cf_conn *c, int status, const char *why) {
                      status, status_text(status), strlen(why) + 1, extra, why);
     enqueue_text(c, buf, (size_t)n);
     drain_after_flush(c);
+}
+
+/* Refuses a request that is not a usable upgrade (400/404/405/426/431). */
+static void refuse_request(cf_conn *c, int status, const char *why) {
+    STAT_ADD(c->loop, handshakes_rejected, 1);
+    respond_error(c, status, why);
 }
 
 /* GET /readyz: 200 once the host says it serves traffic, 503 before. */
@@ -435,11 +440,11 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
             bool known = strcmp(req.path, s->stream_path) == 0 ||
                          (s->echo_path && strcmp(req.path, s->echo_path) == 0);
             if (!known) {
-                respond_error(c, 404, "not found");
+                refuse_request(c, 404, "not found");
                 return;
             }
         }
-        respond_error(c, req.status, req.error);
+        refuse_request(c, req.status, req.error);
         return;
     }
     if (strcmp(req.path, s->stream_path) == 0) {
@@ -447,7 +452,7 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
     } else if (s->echo_path && strcmp(req.path, s->echo_path) == 0) {
         c->kind = KIND_ECHO;
     } else {
-        respond_error(c, 404, "no WebSocket endpoint at this path");
+        refuse_request(c, 404, "no WebSocket endpoint at this path");
         return;
     }
     if (!limits_origin_allowed(s, req.origin)) {
@@ -682,14 +687,14 @@ static size_t process(cf_conn *c, uint8_t *buf, size_t length) {
         size_t max = c->loop->server->config.max_header_bytes;
         if (!end) {
             if (length > max) {
-                respond_error(c, 431, "request head too large");
+                refuse_request(c, 431, "request head too large");
                 return length;
             }
             return 0;
         }
         size_t head = (size_t)(end - buf);
         if (head > max) {
-            respond_error(c, 431, "request head too large");
+            refuse_request(c, 431, "request head too large");
             return length;
         }
         handshake(c, (const char *)buf, head);

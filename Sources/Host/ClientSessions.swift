@@ -433,7 +433,7 @@ final class ClientSessions: @unchecked Sendable {
                 done: slot.release,
                 isWanted: { self.sessions.withLock { $0[conn]?.endpoints[endpoint] == subscription } })
             if !replayer.fetch(job) {
-                endReplay(conn)
+                slot.release()
                 fail(conn, endpoint: endpoint, subscription: subscription, .replayFailed,
                      "too many replays are waiting on this node; resume again shortly")
             }
