@@ -260,7 +260,13 @@ struct cf_server {
     int ready;               /* atomic: what GET /readyz answers */
     cf_limits *limits;       /* connection counts (limits.c) */
     char *allowed_origins;   /* owned copy, newline-separated; NULL = any */
+    pthread_mutex_t running_lock; /* guards loops_running; cf_server_start waits on it */
+    pthread_cond_t running_changed;
+    int loops_running;
 };
+
+/* Called by each loop thread once it runs (cf_server_start waits for all). */
+void server_loop_running(cf_server *s);
 
 /* limits.c — connection limits, checked at each upgrade. */
 typedef enum { LIMIT_OK, LIMIT_TOTAL, LIMIT_ADDRESS } limit_verdict;

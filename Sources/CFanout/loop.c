@@ -539,6 +539,7 @@ void *loop_run(void *arg) {
     cf_loop *loop = arg;
     current_loop = loop;
     ring_open(loop);
+    server_loop_running(loop->server);
     struct epoll_event events[MAX_EVENTS];
     uint64_t next_tick = now_ms() + TIMER_TICK_MS;
     uint64_t next_idle_sweep = now_ms() + IDLE_SWEEP_MS;

@@ -34,8 +34,7 @@ void cf_server_config_init(cf_server_config *c) {
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *callbacks,
-                            char *errstr, size_t errstr_size) {
+cf_server *cf_server_create(const cf_server_config *config, char *errstr, size_t errstr_size) {
     if (!config->host || !config->stream_path || config->stream_path[0] != '/') {
         snprintf(errstr, errstr_size, "stream path must start with '/'");
         return NULL;
@@ -68,13 +67,14 @@ cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *
     s->config.echo_path = s->echo_path;
     s->allowed_origins = config->allowed_origins && *config->allowed_origins ? strdup(config->allowed_origins) : NULL;
     s->config.allowed_origins = s->allowed_origins;
+    pthread_mutex_init(&s->running_lock, NULL);
+    pthread_cond_init(&s->running_changed, NULL);
     s->limits = limits_create();
     if (!s->limits) {
         snprintf(errstr, errstr_size, "out of memory");
         cf_server_destroy(s);
         return NULL;
     }
-    if (callbacks) s->callbacks = *callbacks;
     s->loop_count = config->loop_count > 0 ? config->loop_count : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->loop_count < 1) s->loop_count = 1;
     if (s->loop_count > 255) s->loop_count = 255; /* the loop index is 8 bits of a cf_conn_id */
@@ -133,8 +133,9 @@ int cf_server_set_ticker(cf_server *s, uint32_t interval_us, cf_tick_fn tick, vo
     return 0;
 }
 
-int cf_server_start(cf_server *s, char *errstr, size_t errstr_size) {
+int cf_server_start(cf_server *s, const cf_callbacks *callbacks, char *errstr, size_t errstr_size) {
     if (s->started) return 0;
+    if (callbacks) s->callbacks = *callbacks;
     for (int i = 0; i < s->loop_count; i++)
         if (loop_listen(&s->loops[i], errstr, errstr_size) != 0) return -1;
     s->started = true;
@@ -150,7 +151,19 @@ int cf_server_start(cf_server *s, char *errstr, size_t errstr_size) {
         snprintf(name, sizeof(name), "cf-loop-%d", i & 0xff);
         pthread_setname_np(s->loops[i].thread, name);
     }
+    /* Wait for every loop to run (its ring opened or given up), so what the
+     * host reads right after start — e.g. cf_server_io_uring_loops — is final. */
+    pthread_mutex_lock(&s->running_lock);
+    while (s->loops_running < s->loop_count) pthread_cond_wait(&s->running_changed, &s->running_lock);
+    pthread_mutex_unlock(&s->running_lock);
     return 0;
+}
+
+void server_loop_running(cf_server *s) {
+    pthread_mutex_lock(&s->running_lock);
+    s->loops_running++;
+    pthread_cond_broadcast(&s->running_changed);
+    pthread_mutex_unlock(&s->running_lock);
 }
 
 void cf_server_set_ready(cf_server *s, int ready) { __atomic_store_n(&s->ready, ready ? 1 : 0, __ATOMIC_RELEASE); }
@@ -189,6 +202,8 @@ void cf_server_destroy(cf_server *s) {
     free(s->echo_path);
     free(s->allowed_origins);
     limits_destroy(s->limits);
+    pthread_mutex_destroy(&s->running_lock);
+    pthread_cond_destroy(&s->running_changed);
     free(s);
 }
 

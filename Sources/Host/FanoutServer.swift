@@ -64,8 +64,7 @@ final class FanoutServer: @unchecked Sendable {
                     config.max_connections = UInt32(settings.maxConnections)
                     config.max_connections_per_address = UInt32(settings.maxConnectionsPerAddress)
                     config.allowed_origins = origins
-                    var callbacks = Self.callbacks(context: box.toOpaque())
-                    return cf_server_create(&config, &callbacks, &errstr, errstr.count)
+                    return cf_server_create(&config, &errstr, errstr.count)
                 } }
             }
         }
@@ -125,7 +124,8 @@ final class FanoutServer: @unchecked Sendable {
 
     func start() throws {
         var errstr = [CChar](repeating: 0, count: 512)
-        guard cf_server_start(server, &errstr, errstr.count) == 0 else {
+        var callbacks = Self.callbacks(context: sessionsBox.toOpaque())
+        guard cf_server_start(server, &callbacks, &errstr, errstr.count) == 0 else {
             throw FanoutError(message: String(cErrorBuffer: errstr))
         }
     }

@@ -69,8 +69,6 @@ struct Gateway {
                 "echo": configuration.echoPath.map { "ws://\(base)\($0)" } ?? "disabled",
                 "event_loops": "\(server.loopCount)",
             ])
-        // The loops open their rings on their own threads, just after start.
-        try? await Task.sleep(for: .milliseconds(50))
         if configuration.ioUring && server.ioUringLoops < server.loopCount {
             logger.warning("io_uring unavailable on \(server.loopCount - server.ioUringLoops) of \(server.loopCount) loops: writing with sendmsg there")
         } else {

@@ -126,8 +126,8 @@ typedef struct cf_stats {
 /* Fills config with the defaults documented in docs/configuration.md. */
 void cf_server_config_init(cf_server_config *config);
 
-cf_server *cf_server_create(const cf_server_config *config, const cf_callbacks *callbacks,
-                            char *errstr, size_t errstr_size);
+/* Validates the configuration and prepares the loops (nothing listens yet). */
+cf_server *cf_server_create(const cf_server_config *config, char *errstr, size_t errstr_size);
 
 /* Serves body for GET requests to path (e.g. the console page). Call before start. */
 int cf_server_add_static(cf_server *server, const char *path, const char *content_type,
@@ -151,8 +151,10 @@ typedef void (*cf_ready_fn)(void *context) CF_SENDABLE;
 void cf_server_watch_fd(cf_server *server, int fd, cf_ready_fn ready, void *context);
 void cf_server_unwatch_fd(cf_server *server);
 
-/* Binds the listeners and starts the loop threads. */
-int cf_server_start(cf_server *server, char *errstr, size_t errstr_size);
+/* Binds the listeners, starts the loop threads with the host's callbacks
+ * (copied; context must outlive the server) and returns once every loop runs,
+ * so cf_server_io_uring_loops is final when it returns. */
+int cf_server_start(cf_server *server, const cf_callbacks *callbacks, char *errstr, size_t errstr_size);
 
 /* Sets what GET /readyz answers: 200 when ready, 503 before. THREAD-SAFE. */
 void cf_server_set_ready(cf_server *server, int ready);
