@@ -9,7 +9,7 @@ import Testing
 /// Tests of authorization: rights, the authorizer chain, bearer token
 /// extraction, the `jwt` and `static-tokens` authorizers (claims, signatures,
 /// algorithm attacks, key files reloaded while running, configuration errors),
-/// the refusals of `ClientSessions` and the `authorization` section of the
+/// the refusals of `AccessPolicy` and the `authorization` section of the
 /// gateway configuration. Helpers live in this namespace so they cannot clash
 /// with other test files.
 enum AuthorizationTests {
@@ -658,40 +658,40 @@ extension AuthorizationTests {
     }
 }
 
-// MARK: - ClientSessions.refusal
+// MARK: - AccessPolicy.refusal
 
 extension AuthorizationTests {
     @Suite("Authorization: refusals")
     struct RefusalTests {
         @Test func expiryBoundary() throws {
             let a = try alice(expiresAt: 1_000)
-            #expect(ClientSessions.refusal(of: .subscribe, to: "/a/x", by: a, now: 999.5) == nil)
-            let atExpiry = try #require(ClientSessions.refusal(of: .subscribe, to: "/a/x", by: a, now: 1_000))
+            #expect(AccessPolicy.refusal(of: .subscribe, to: "/a/x", by: a, now: 999.5) == nil)
+            let atExpiry = try #require(AccessPolicy.refusal(of: .subscribe, to: "/a/x", by: a, now: 1_000))
             #expect(atExpiry.code == .tokenExpired)
             #expect(atExpiry.message.contains("'alice'"))
             #expect(atExpiry.message.contains("auth"))
-            let after = try #require(ClientSessions.refusal(of: .publish, to: "/a/x", by: a, now: 5_000))
+            let after = try #require(AccessPolicy.refusal(of: .publish, to: "/a/x", by: a, now: 5_000))
             #expect(after.code == .tokenExpired)
         }
 
         @Test func expiryComesBeforeRights() throws {
             let a = try alice(expiresAt: 1_000)
-            let refusal = try #require(ClientSessions.refusal(of: .publish, to: "/elsewhere", by: a, now: 2_000))
+            let refusal = try #require(AccessPolicy.refusal(of: .publish, to: "/elsewhere", by: a, now: 2_000))
             #expect(refusal.code == .tokenExpired)
         }
 
         @Test func noExpiryNeverExpires() throws {
             let a = try alice()
-            #expect(ClientSessions.refusal(of: .subscribe, to: "/a", by: a, now: 1e12) == nil)
+            #expect(AccessPolicy.refusal(of: .subscribe, to: "/a", by: a, now: 1e12) == nil)
         }
 
         @Test func forbiddenNamesSubjectActionAndEndpoint() throws {
             let a = Identity(subject: "alice", rights: try rights(["/a/**"], ["/chat/*"]), expiresAt: 2_000)
-            #expect(ClientSessions.refusal(of: .publish, to: "/chat/room", by: a, now: 1_000) == nil)
-            let publish = try #require(ClientSessions.refusal(of: .publish, to: "/a/b", by: a, now: 1_000))
+            #expect(AccessPolicy.refusal(of: .publish, to: "/chat/room", by: a, now: 1_000) == nil)
+            let publish = try #require(AccessPolicy.refusal(of: .publish, to: "/a/b", by: a, now: 1_000))
             #expect(publish.code == .forbidden)
             #expect(publish.message == "not allowed to publish: the rights of 'alice' do not include publish on /a/b")
-            let subscribe = try #require(ClientSessions.refusal(of: .subscribe, to: "/chat/room", by: a, now: 1_000))
+            let subscribe = try #require(AccessPolicy.refusal(of: .subscribe, to: "/chat/room", by: a, now: 1_000))
             #expect(subscribe.code == .forbidden)
             #expect(subscribe.message.hasPrefix("not allowed to subscribe: "))
             #expect(subscribe.message.contains("'alice'"))
@@ -700,7 +700,7 @@ extension AuthorizationTests {
 
         @Test func anonymousIsToldToPresentCredentials() throws {
             let anonymous = Identity(subject: "anonymous", rights: .none, expiresAt: nil)
-            let refusal = try #require(ClientSessions.refusal(of: .subscribe, to: "/a", by: anonymous, now: 0))
+            let refusal = try #require(AccessPolicy.refusal(of: .subscribe, to: "/a", by: anonymous, now: 0))
             #expect(refusal.code == .forbidden)
             #expect(refusal.message.contains("no credentials were presented"))
             #expect(refusal.message.hasPrefix("not allowed to subscribe: "))
@@ -708,7 +708,7 @@ extension AuthorizationTests {
 
         @Test func anIdentityWithRightsIsNotToldItIsAnonymous() throws {
             let named = Identity(subject: "anonymous", rights: try rights(["/public/**"]), expiresAt: nil)
-            let refusal = try #require(ClientSessions.refusal(of: .subscribe, to: "/private", by: named, now: 0))
+            let refusal = try #require(AccessPolicy.refusal(of: .subscribe, to: "/private", by: named, now: 0))
             #expect(!refusal.message.contains("no credentials"))
             #expect(refusal.message.contains("do not include subscribe on /private"))
         }
@@ -906,8 +906,8 @@ extension AuthorizationTests {
             let id = try identity(await authenticate(authorizer, try await signHMAC(Claims(exp: exp))))
             // Still within the leeway: the connection may use it until exp + leeway.
             #expect(id.expiresAt == exp + 30)
-            #expect(ClientSessions.refusal(of: .subscribe, to: "/x", by: id, now: now) != nil)  // no rights, but...
-            #expect(ClientSessions.refusal(of: .subscribe, to: "/x", by: id, now: now)?.code != .tokenExpired)
+            #expect(AccessPolicy.refusal(of: .subscribe, to: "/x", by: id, now: now) != nil)  // no rights, but...
+            #expect(AccessPolicy.refusal(of: .subscribe, to: "/x", by: id, now: now)?.code != .tokenExpired)
         }
 
         @Test func zeroLeewayDeniesAJustExpiredToken() async throws {
@@ -1477,9 +1477,9 @@ extension AuthorizationTests {
                 let id = try identity(await chain.decide(Credentials(token: AuthorizerChain.token(of: info),
                                                                             connection: info)).result)
                 #expect(id.subject == "svc")
-                #expect(ClientSessions.refusal(of: .subscribe, to: "/svc/a", by: id) == nil)
-                #expect(ClientSessions.refusal(of: .subscribe, to: "/svc/a/b", by: id)?.code == .forbidden)
-                #expect(ClientSessions.refusal(of: .publish, to: "/svc/a", by: id)?.code == .forbidden)
+                #expect(AccessPolicy.refusal(of: .subscribe, to: "/svc/a", by: id) == nil)
+                #expect(AccessPolicy.refusal(of: .subscribe, to: "/svc/a/b", by: id)?.code == .forbidden)
+                #expect(AccessPolicy.refusal(of: .publish, to: "/svc/a", by: id)?.code == .forbidden)
             }
         }
 

@@ -85,6 +85,16 @@ struct SourceReplayerTests {
                               logger: .init(label: "test"))
     }
 
+    /// Runs `body` while the replayer runs as a service (its reader threads
+    /// exist only then), then stops it the way a graceful shutdown would.
+    static func whileRunning(_ replayer: SourceReplayer, _ body: () async throws -> Void) async throws {
+        let service = Task { try await replayer.run() }
+        defer { service.cancel() }
+        try await body()
+        service.cancel()
+        try await service.value
+    }
+
     static func waitUntil(_ condition: () -> Bool) async throws {
         for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
         #expect(condition())
@@ -93,10 +103,11 @@ struct SourceReplayerTests {
     @Test func aReadNobodyWaitsForIsNotMade() async throws {
         let source = SlowSource(readMs: 0)
         let replayer = Self.replayer(source, timeoutMs: 1_000)
-        defer { replayer.stop() }
         let outcome = Outcome()
-        #expect(replayer.fetch(Self.job(from: 7, outcome: outcome, wanted: { false })))
-        try await Self.waitUntil { outcome.done.load(ordering: .relaxed) == 1 }
+        try await Self.whileRunning(replayer) {
+            #expect(replayer.fetch(Self.job(from: 7, outcome: outcome, wanted: { false })))
+            try await Self.waitUntil { outcome.done.load(ordering: .relaxed) == 1 }
+        }
         #expect(source.reads.withLock { $0 }.isEmpty)
         #expect(outcome.failures.withLock { $0 }.isEmpty)
     }
@@ -106,21 +117,38 @@ struct SourceReplayerTests {
         // than the 200 ms a read may take.
         let source = SlowSource(readMs: 400)
         let replayer = Self.replayer(source, timeoutMs: 200)
-        defer { replayer.stop() }
         let first = Outcome(), second = Outcome()
-        #expect(replayer.fetch(Self.job(from: 1, outcome: first)))
-        #expect(replayer.fetch(Self.job(from: 2, outcome: second)))
-        try await Self.waitUntil { second.done.load(ordering: .relaxed) == 1 }
+        try await Self.whileRunning(replayer) {
+            #expect(replayer.fetch(Self.job(from: 1, outcome: first)))
+            #expect(replayer.fetch(Self.job(from: 2, outcome: second)))
+            try await Self.waitUntil { second.done.load(ordering: .relaxed) == 1 }
+        }
         #expect(source.reads.withLock { $0 } == [1])
         let failures = second.failures.withLock { $0 }
         #expect(failures.count == 1)
         #expect(failures.first?.hasPrefix("replay_failed: this node's reads from the source are busy") == true)
     }
 
+    @Test func readsQueuedAtShutdownFailAndTheReadersEnd() async throws {
+        // Reads queued before the service runs wait for it; at shutdown the
+        // ones still queued are answered (replay_failed) and `run` returns.
+        let source = SlowSource(readMs: 300)
+        let replayer = Self.replayer(source, timeoutMs: 10_000)
+        let first = Outcome(), second = Outcome()
+        #expect(replayer.fetch(Self.job(from: 1, outcome: first)))
+        #expect(replayer.fetch(Self.job(from: 2, outcome: second)))
+        try await Self.whileRunning(replayer) {
+            try await Self.waitUntil { source.reads.withLock { $0 } == [1] }
+        }
+        #expect(first.done.load(ordering: .relaxed) == 1)
+        #expect(second.done.load(ordering: .relaxed) == 1)
+        #expect(second.failures.withLock { $0 } == ["replay_failed: the gateway is shutting down"])
+        #expect(!replayer.fetch(Self.job(from: 3, outcome: Outcome())), "a stopped replayer takes no reads")
+    }
+
     @Test func aReadStopsWhenItsSubscriptionGoes() async throws {
         let source = SlowSource(readMs: 0, records: 100_000)
         let replayer = Self.replayer(source, timeoutMs: 10_000)
-        defer { replayer.stop() }
         let wanted = Atomic<Bool>(true)
         let outcome = Outcome()
         // The client goes away while its read is under way.
@@ -129,8 +157,10 @@ struct SourceReplayerTests {
             wanted.store(false, ordering: .relaxed)
             return answer
         })
-        #expect(replayer.fetch(job))
-        try await Self.waitUntil { outcome.done.load(ordering: .relaxed) == 1 }
+        try await Self.whileRunning(replayer) {
+            #expect(replayer.fetch(job))
+            try await Self.waitUntil { outcome.done.load(ordering: .relaxed) == 1 }
+        }
         #expect(source.stoppedEarly.load(ordering: .relaxed) == 1, "the read went on for nobody")
     }
 }

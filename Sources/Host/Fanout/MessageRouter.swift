@@ -12,13 +12,13 @@ final class MessageRouter: MessageSink {
     private let pending = Mutex<PendingBatch>(PendingBatch())
     private static let maxBatch = 1024
     private let mapper: any EndpointMapper
-    private let fanout: CachedFanout
-    private let readiness: FanoutHandle
+    private let fanout: any RoutedRecordSink
+    private let readiness: any FanoutPort
     private let logger: Logger
     private let routed = Atomic<UInt64>(0)
     private let unroutable = Atomic<UInt64>(0)
 
-    init(mapper: any EndpointMapper, fanout: CachedFanout, readiness: FanoutHandle, logger: Logger) {
+    init(mapper: any EndpointMapper, fanout: any RoutedRecordSink, readiness: any FanoutPort, logger: Logger) {
         self.mapper = mapper
         self.fanout = fanout
         self.readiness = readiness
@@ -71,8 +71,7 @@ final class MessageRouter: MessageSink {
     }
 }
 
-/// The records of a source batch not yet handed over (frames referenced by
-/// address, so the batch is Sendable).
-struct PendingBatch: @unchecked Sendable {
+/// The records of a source batch not yet handed over.
+struct PendingBatch {
     var records: [RoutedRecord] = []
 }

@@ -4,7 +4,12 @@ import StreamgatePluginAPI
 import Synchronization
 
 /// A framed record on its way into the fan-out and the cache.
-struct RoutedRecord {
+///
+/// @unchecked Sendable: `frame` is one reference to an immutable `cf_frame`
+/// (atomically counted); whoever holds the record owns that reference and
+/// hands it on exactly once, so it may cross from a source's thread into the
+/// cache lock.
+struct RoutedRecord: @unchecked Sendable {
     let endpoint: String
     let partition: PartitionID
     let epoch: String
@@ -19,7 +24,11 @@ struct RoutedRecord {
 /// runs its commands in order, so each message reaches a resuming client
 /// exactly once — in the replay if it was cached before the subscription,
 /// live if after (docs/recovery.md).
-final class CachedFanout: @unchecked Sendable {
+///
+/// The cache lock is the outer lock of the host: while it is held, the
+/// `SubscriptionLedger` (the sessions lock) is asked to confirm a
+/// subscription, and the loops' queues are posted to; nothing else.
+final class CachedFanout: Sendable {
     /// What a subscribe became; the caller finishes `.fetch` with the source.
     enum Outcome {
         /// Subscribed; `replayed` messages (cache) were queued before.
@@ -51,23 +60,30 @@ final class CachedFanout: @unchecked Sendable {
         var batch: [OpaquePointer?] = []
     }
 
-    private let state: Locked<State>
-    private let fanout: FanoutHandle
+    /// A waiting subscription that can go on (to the source), or failed:
+    /// returned by `publish` and `tick` for the caller to carry on.
+    struct ReadyWaiter {
+        let conn: cf_conn_id
+        let endpoint: String
+        let subscription: UInt64
+        let outcome: Outcome
+    }
+
+    private let state: Mutex<State>
+    private let fanout: any FanoutPort
+    private let ledger: any SubscriptionLedger
     private let configuration: RecoveryConfiguration
     private let maxReplayBytes: Int
-    /// Decides, under the cache lock, whether a subscription is still wanted
-    /// and, if so, queues it (set by `ClientSessions`).
-    nonisolated(unsafe) var confirm: (@Sendable (cf_conn_id, String, UInt64, () -> Void) -> Bool)?
-    /// Called (outside the lock) when a waiting subscription can go on to
-    /// the source, or failed (set by `ClientSessions`).
-    nonisolated(unsafe) var onWaiterReady: (@Sendable (cf_conn_id, String, UInt64, Outcome) -> Void)?
 
-    init(configuration: RecoveryConfiguration, fanout: FanoutHandle, maxOutputBytes: Int) {
+    init(configuration: RecoveryConfiguration, fanout: any FanoutPort, ledger: any SubscriptionLedger,
+         maxOutputBytes: Int)
+    {
         self.configuration = configuration
         self.fanout = fanout
+        self.ledger = ledger
         // Half the slow-consumer cap: live messages still fit behind a replay.
         maxReplayBytes = maxOutputBytes / 2
-        state = Locked(State(cache: EndpointCache(configuration: configuration)))
+        state = Mutex(State(cache: EndpointCache(configuration: configuration)))
     }
 
     static func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -82,9 +98,10 @@ final class CachedFanout: @unchecked Sendable {
     }
 
     /// Caches and fans out one batch; duplicates (offsets already delivered)
-    /// are dropped. Consumes the records' frame references.
-    func publish(_ records: [RoutedRecord]) {
-        let ready: [(Waiter, Outcome)] = state.withLock { s in
+    /// are dropped. Consumes the records' frame references. Returns the
+    /// waiting subscriptions the batch let go on.
+    func publish(_ records: [RoutedRecord]) -> [ReadyWaiter] {
+        state.withLock { s in
             let now = Self.nowNs()
             s.batch.removeAll(keepingCapacity: true)
             for r in records {
@@ -103,17 +120,16 @@ final class CachedFanout: @unchecked Sendable {
             s.cache.evictExpired(nowNs: now, budget: 2 * records.count + 16)
             return s.waiters.isEmpty ? [] : resolveWaiters(&s, nowNs: now)
         }
-        for (waiter, outcome) in ready { onWaiterReady?(waiter.conn, waiter.endpoint, waiter.subscription, outcome) }
     }
 
-    /// Periodic upkeep: expired entries and expired waiters.
-    func tick() {
-        let ready: [(Waiter, Outcome)] = state.withLock { s in
+    /// Periodic upkeep: expired entries and expired waiters. Returns the
+    /// waiting subscriptions that can go on or failed.
+    func tick() -> [ReadyWaiter] {
+        state.withLock { s in
             let now = Self.nowNs()
             s.cache.evictExpired(nowNs: now, budget: 65_536)
             return s.waiters.isEmpty ? [] : resolveWaiters(&s, nowNs: now)
         }
-        for (waiter, outcome) in ready { onWaiterReady?(waiter.conn, waiter.endpoint, waiter.subscription, outcome) }
     }
 
     // MARK: Subscribing
@@ -266,12 +282,12 @@ final class CachedFanout: @unchecked Sendable {
     private func queue(_ conn: cf_conn_id, _ endpoint: String, _ subscription: UInt64, frames: [OpaquePointer],
                        notices: [String], marker: String?) -> Outcome
     {
-        let queued = confirm?(conn, endpoint, subscription) {
+        let queued = ledger.confirm(conn, endpoint: endpoint, subscription: subscription) {
             for notice in notices { fanout.sendText(conn, notice) }
             for frame in frames { fanout.send(conn, frame: frame) }
             if let marker { fanout.sendText(conn, marker) }
             fanout.subscribe(conn, to: endpoint)
-        } ?? false
+        }
         if !queued { frames.forEach { cf_frame_release($0) } }
         return queued ? .subscribed(replayed: frames.count) : .refused
     }
@@ -285,21 +301,21 @@ final class CachedFanout: @unchecked Sendable {
     }
 
     /// Waiters whose partition has caught up, or whose time is up.
-    private func resolveWaiters(_ s: inout State, nowNs: UInt64) -> [(Waiter, Outcome)] {
-        var ready: [(Waiter, Outcome)] = []
+    private func resolveWaiters(_ s: inout State, nowNs: UInt64) -> [ReadyWaiter] {
+        var ready: [ReadyWaiter] = []
         var keep: [Waiter] = []
         for w in s.waiters {
             if let p = s.cache.state(of: w.partition), p.epoch == w.position.epoch, w.position.seq <= p.lastOffset {
                 let outcome = plan(&s, conn: w.conn, endpoint: w.endpoint, topic: w.partition.topic,
                                    options: SubscribeOptions(resume: w.position), subscription: w.subscription,
                                    nowNs: nowNs)
-                ready.append((w, outcome))
+                ready.append(ReadyWaiter(conn: w.conn, endpoint: w.endpoint, subscription: w.subscription, outcome: outcome))
             } else if nowNs >= w.deadlineNs {
                 fanout.sendText(w.conn, ClientProtocol.error(
                     .resumeUnavailable,
                     "this node has not reached seq \(w.position.seq) of this endpoint within recovery.replay.resume_wait_ms; resume again later or elsewhere",
                     endpoint: w.endpoint, id: nil))
-                ready.append((w, .refused))
+                ready.append(ReadyWaiter(conn: w.conn, endpoint: w.endpoint, subscription: w.subscription, outcome: .refused))
             } else {
                 keep.append(w)
             }

@@ -3,84 +3,66 @@ import Glibc
 import StreamgatePluginAPI
 
 /// The Swift face of the C hot path: creates, starts and stops a `cf_server`
-/// and routes its callbacks to `ClientSessions`.
+/// and routes its callbacks to the host's `ClientEvents`.
 ///
-/// The callbacks are formed in a nonisolated static context and marked
-/// @Sendable in the C header: they run on the C loop threads.
+/// The server is created from the configuration (nothing listens yet), so the
+/// control plane can be built against its `port`; `start` then hands the C
+/// loops their callbacks. The callbacks are formed in a nonisolated static
+/// context and marked @Sendable in the C header: they run on the loop threads.
+///
+/// @unchecked Sendable: the server pointer's entry points are thread-safe;
+/// the boxes and the watched fd are set once, before or while the loops run,
+/// from the one task that owns the server's lifecycle (`Gateway`).
 final class FanoutServer: @unchecked Sendable {
     private let server: OpaquePointer
-    private let sessionsBox: Unmanaged<ClientSessions>
+    private var eventsBox: Unmanaged<EventsBox>?
     private var tickBox: Unmanaged<CallbackBox>?
     private var watchBox: Unmanaged<CallbackBox>?
     private var watchedFD: Int32 = -1
-    /// The thread-safe entry points, for the router and the sessions.
-    let handle: FanoutHandle
+    /// The thread-safe entry points, for the router and the control plane.
+    let port: any FanoutPort
 
-    struct Settings {
-        var host: String
-        var port: Int
-        var eventLoops: Int
-        var ioUring: Bool
-        var streamPath: String
-        var echoPath: String?
-        var maxMessageBytes: Int
-        var echoMaxMessageBytes: Int
-        var maxOutputBytes: Int
-        var maxHeaderBytes: Int
-        var handshakeTimeoutMs: Int
-        var closeTimeoutMs: Int
-        var idleTimeoutMs = 0
-        var maxWriteDelayMs: Int
-        var minWriteDelayMs: Int
-        var maxConnections = 0
-        var maxConnectionsPerAddress = 0
-        var allowedOrigins: [String] = []
-    }
-
-    init(settings: Settings, sessions: ClientSessions) throws {
-        let box = Unmanaged.passRetained(sessions)
+    /// Creates the server from the gateway's configuration: `cf_server_config`
+    /// is filled here, field by field, from the validated values (the ranges
+    /// live in `GatewayConfiguration`; C checks only what its memory needs).
+    init(configuration c: GatewayConfiguration) throws {
         var config = cf_server_config()
         cf_server_config_init(&config)
         var errstr = [CChar](repeating: 0, count: 512)
-        let origins = settings.allowedOrigins.isEmpty ? nil : settings.allowedOrigins.joined(separator: "\n")
-        let created: OpaquePointer? = settings.host.withCString { host in
-            settings.streamPath.withCString { streamPath in
-                withOptionalCString(settings.echoPath) { echoPath in withOptionalCString(origins) { origins in
+        let origins = c.allowedOrigins.isEmpty ? nil : c.allowedOrigins.joined(separator: "\n")
+        let created: OpaquePointer? = c.host.withCString { host in
+            c.streamPath.withCString { streamPath in
+                withOptionalCString(c.echoPath) { echoPath in withOptionalCString(origins) { origins in
                     config.host = host
-                    config.port = UInt16(settings.port)
-                    config.loop_count = Int32(settings.eventLoops)
-                    config.use_io_uring = settings.ioUring ? 1 : 0
+                    config.port = UInt16(c.port)
+                    config.loop_count = Int32(c.eventLoops)
+                    config.use_io_uring = c.ioUring ? 1 : 0
                     config.stream_path = streamPath
                     config.echo_path = echoPath
-                    config.max_message_bytes = settings.maxMessageBytes
-                    config.echo_max_message_bytes = settings.echoMaxMessageBytes
-                    config.max_output_bytes = settings.maxOutputBytes
-                    config.max_header_bytes = settings.maxHeaderBytes
-                    config.handshake_timeout_ms = UInt32(settings.handshakeTimeoutMs)
-                    config.close_timeout_ms = UInt32(settings.closeTimeoutMs)
-                    config.idle_timeout_ms = UInt32(settings.idleTimeoutMs)
-                    config.max_write_delay_ms = UInt32(settings.maxWriteDelayMs)
-                    config.min_write_delay_ms = UInt32(settings.minWriteDelayMs)
-                    config.max_connections = UInt32(settings.maxConnections)
-                    config.max_connections_per_address = UInt32(settings.maxConnectionsPerAddress)
+                    config.max_message_bytes = c.maxMessageBytes
+                    config.echo_max_message_bytes = c.echoMaxMessageBytes
+                    config.max_output_bytes = c.maxOutputBytes
+                    config.max_header_bytes = c.maxHeaderBytes
+                    config.handshake_timeout_ms = UInt32(c.handshakeTimeoutMs)
+                    config.close_timeout_ms = UInt32(c.closeTimeoutMs)
+                    config.idle_timeout_ms = UInt32(c.idleTimeoutMs)
+                    config.max_write_delay_ms = UInt32(c.maxWriteDelayMs)
+                    config.min_write_delay_ms = UInt32(c.minWriteDelayMs)
+                    config.max_connections = UInt32(c.maxConnections)
+                    config.max_connections_per_address = UInt32(c.maxConnectionsPerAddress)
                     config.allowed_origins = origins
                     return cf_server_create(&config, &errstr, errstr.count)
                 } }
             }
         }
-        guard let created else {
-            box.release()
-            throw FanoutError(message: String(cErrorBuffer: errstr))
-        }
-        sessionsBox = box
+        guard let created else { throw FanoutError(message: String(cErrorBuffer: errstr)) }
         server = created
-        handle = FanoutHandle(server: created)
-        sessions.attach(handle)
+        port = CFanoutPort(server: created)
     }
 
     deinit {
         cf_server_destroy(server)
-        sessionsBox.release()
+        eventsBox?.release()
         tickBox?.release()
         watchBox?.release()
         if watchedFD >= 0 { close(watchedFD) }  // the loops are joined: nobody reads it now
@@ -122,15 +104,20 @@ final class FanoutServer: @unchecked Sendable {
         guard rc == 0 else { throw FanoutError(message: String(cErrorBuffer: errstr)) }
     }
 
-    func start() throws {
+    /// Listens, and runs the loops until `stop`, telling `events` about
+    /// client connections. Returns once every loop runs. Once only.
+    func start(events: any ClientEvents) throws {
+        let box = Unmanaged.passRetained(EventsBox(events))
+        eventsBox = box
         var errstr = [CChar](repeating: 0, count: 512)
-        var callbacks = Self.callbacks(context: sessionsBox.toOpaque())
+        var callbacks = Self.callbacks(context: box.toOpaque())
         guard cf_server_start(server, &callbacks, &errstr, errstr.count) == 0 else {
             throw FanoutError(message: String(cErrorBuffer: errstr))
         }
     }
 
-    var port: Int { Int(cf_server_port(server)) }
+    /// The bound port (after `start`; the configured one may be 0).
+    var boundPort: Int { Int(cf_server_port(server)) }
     var loopCount: Int { Int(cf_server_loop_count(server)) }
     /// Loops whose writes go through io_uring (the others use sendmsg).
     var ioUringLoops: Int { Int(cf_server_io_uring_loops(server)) }
@@ -149,10 +136,10 @@ final class FanoutServer: @unchecked Sendable {
         callbacks.context = context
         callbacks.on_open = { context, conn, info in
             guard let context, let info else { return }
-            let sessions = Unmanaged<ClientSessions>.fromOpaque(context).takeUnretainedValue()
+            let events = Unmanaged<EventsBox>.fromOpaque(context).takeUnretainedValue().events
             let i = info.pointee
             let apiKey = String(cString: i.api_key)
-            sessions.opened(
+            events.opened(
                 conn,
                 info: ConnectionInfo(
                     remoteAddress: String(cString: i.remote_addr), query: String(cString: i.query),
@@ -161,58 +148,21 @@ final class FanoutServer: @unchecked Sendable {
         }
         callbacks.on_message = { context, conn, isText, data, length in
             guard let context else { return }
-            let sessions = Unmanaged<ClientSessions>.fromOpaque(context).takeUnretainedValue()
-            sessions.received(conn, isText: isText != 0, bytes: UnsafeRawBufferPointer(start: data, count: length))
+            let events = Unmanaged<EventsBox>.fromOpaque(context).takeUnretainedValue().events
+            events.received(conn, isText: isText != 0, bytes: UnsafeRawBufferPointer(start: data, count: length))
         }
         callbacks.on_close = { context, conn, code in
             guard let context else { return }
-            Unmanaged<ClientSessions>.fromOpaque(context).takeUnretainedValue().closed(conn, code: code)
+            Unmanaged<EventsBox>.fromOpaque(context).takeUnretainedValue().events.closed(conn, code: code)
         }
         return callbacks
     }
 }
 
-/// The C server's thread-safe entry points (each posts to a loop's queue).
-struct FanoutHandle: @unchecked Sendable {
-    let server: OpaquePointer
-
-    /// Fans frames built by `DeliveryFrame` out to their endpoints' subscribers,
-    /// with one lock and at most one wake-up per loop.
-    func publish(batch frames: UnsafeBufferPointer<OpaquePointer?>) {
-        cf_server_publish_batch(server, frames.baseAddress, frames.count)
-    }
-
-    func subscribe(_ conn: cf_conn_id, to endpoint: String) {
-        var endpoint = endpoint
-        endpoint.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { cf_server_subscribe(server, conn, $0.baseAddress, $0.count) }
-        }
-    }
-
-    func unsubscribe(_ conn: cf_conn_id, from endpoint: String) {
-        var endpoint = endpoint
-        endpoint.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { cf_server_unsubscribe(server, conn, $0.baseAddress, $0.count) }
-        }
-    }
-
-    /// Sends one text message to one connection.
-    func sendText(_ conn: cf_conn_id, _ text: String) {
-        var text = text
-        text.withUTF8 { bytes in
-            var payload: UnsafeMutablePointer<UInt8>?
-            guard let frame = cf_frame_create(1, bytes.count, nil, 0, &payload) else { return }
-            if bytes.count > 0 { payload!.update(from: bytes.baseAddress!, count: bytes.count) }
-            cf_server_send(server, conn, frame)
-        }
-    }
-
-    /// Sends one frame to one connection; consumes the caller's reference.
-    func send(_ conn: cf_conn_id, frame: OpaquePointer) { cf_server_send(server, conn, frame) }
-
-    func close(_ conn: cf_conn_id, code: UInt16, reason: String) { cf_server_close(server, conn, code, reason) }
-
-    func setReady(_ ready: Bool) { cf_server_set_ready(server, ready ? 1 : 0) }
+/// Holds the host's connection events for the C callbacks' context pointer.
+private final class EventsBox: Sendable {
+    let events: any ClientEvents
+    init(_ events: any ClientEvents) { self.events = events }
 }
 
 /// Holds a closure the C loop calls through a context pointer (released with the server).

@@ -1,0 +1,88 @@
+import Logging
+import ServiceLifecycle
+import StreamgatePluginAPI
+
+/// One gateway process: the plugins chosen by the configuration, the C fan-out
+/// server, and the services that run until SIGINT/SIGTERM.
+struct Gateway {
+    let configuration: GatewayConfiguration
+    let logger: Logger
+    let plugins: PluginSet
+    let server: FanoutServer
+    let control: ControlPlane
+    let router: MessageRouter
+
+    /// Builds everything, in dependency order: plugins, the C server (not yet
+    /// listening), the control plane against the server's port, the router.
+    init(configuration c: GatewayConfiguration, logger: Logger) throws {
+        configuration = c
+        self.logger = logger
+        plugins = try PluginSet(configuration: c, registry: .builtin())
+        server = try FanoutServer(configuration: c)
+        if c.consoleEnabled {
+            try server.addStaticPage(
+                path: "/", contentType: "text/html; charset=utf-8", body: ConsolePage.html(streamPath: c.streamPath))
+        }
+        control = ControlPlane(
+            settings: .init(c), mapper: plugins.mapper, authorizers: plugins.authorizers, source: plugins.source,
+            fanout: server.port)
+        router = MessageRouter(
+            mapper: plugins.mapper, fanout: control.resumes, readiness: server.port,
+            logger: Logger(label: "streamgate.router"))
+        if let ticking = plugins.source as? any TickingSource {
+            // Produced and fanned out on the loop's own thread: no hand-over.
+            let router = self.router
+            server.setTicker(intervalMicroseconds: ticking.tickIntervalMicroseconds) { ticking.tick(into: router) }
+        }
+    }
+
+    func run() async throws {
+        try server.start(events: control.connections)
+        let base = "\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(server.boundPort)"
+        logger.info(
+            "listening",
+            metadata: [
+                "websocket": "ws://\(base)\(configuration.streamPath)",
+                "console": configuration.consoleEnabled ? "http://\(base)/" : "disabled",
+                "echo": configuration.echoPath.map { "ws://\(base)\($0)" } ?? "disabled",
+                "event_loops": "\(server.loopCount)",
+            ])
+        if configuration.ioUring && server.ioUringLoops < server.loopCount {
+            logger.warning("io_uring unavailable on \(server.loopCount - server.ioUringLoops) of \(server.loopCount) loops: writing with sendmsg there")
+        } else {
+            logger.info("writes: \(configuration.ioUring ? "io_uring, one submission per loop turn" : "sendmsg per connection")")
+        }
+        // Shut down in reverse order: the source and the upkeep stop first,
+        // then the replay readers, and the loops (with every connection) last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: FanoutService(server: server, logger: logger)),
+        ]
+        if let replayer = control.replayer { services.append(.init(service: replayer)) }
+        services += [
+            .init(service: PeriodicService(interval: .milliseconds(100)) { [resumes = control.resumes] in resumes.tick() }),
+            .init(service: control.upkeep),
+            .init(service: SourceService(source: plugins.source, sink: router, server: server)),
+        ]
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        (plugins.source as? any PublishingSource)?.finishPublishing()
+        let stats = server.stats()
+        let cache = control.cache.cacheTotals()
+        logger.info(
+            "stopped",
+            metadata: [
+                "records_routed": "\(router.routedCount)", "records_unroutable": "\(router.unroutableCount)",
+                "messages_delivered": "\(stats.messages_delivered)", "connections_accepted": "\(stats.connections_accepted)",
+                "slow_consumer_closes": "\(stats.slow_consumer_closes)", "protocol_errors": "\(stats.protocol_errors)",
+                "connections_limited": "\(stats.connections_limited)", "origins_refused": "\(stats.origins_refused)",
+                "handshakes_rejected": "\(stats.handshakes_rejected)", "handshake_timeouts": "\(stats.handshake_timeouts)",
+                "epoll_errors": "\(stats.epoll_errors)",
+                "idle_closes": "\(stats.idle_closes)", "delayed_write_periods": "\(stats.delayed_write_periods)",
+                "publishes_rate_limited": "\(control.publishes.rateLimited)",
+                "subscriptions_over_limit": "\(control.subscriptions.refusedOverLimit)",
+                "cache_messages": "\(cache.messages)", "cache_bytes": "\(cache.bytes)",
+            ])
+    }
+}
+

@@ -1,0 +1,15 @@
+import ServiceLifecycle
+
+/// Runs `work` every `interval` until graceful shutdown: the cache's upkeep
+/// (expired entries and waiting resumes while no records arrive, every 100 ms).
+struct PeriodicService: Service {
+    let interval: Duration
+    let work: @Sendable () async -> Void
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await work()
+        }
+    }
+}

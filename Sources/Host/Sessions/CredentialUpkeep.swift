@@ -1,0 +1,94 @@
+import CFanout
+import Foundation
+import ServiceLifecycle
+import StreamgatePluginAPI
+import Synchronization
+
+/// What happens to live connections as time passes, once a second: tokens
+/// about to expire are warned, expired ones lose their subscriptions (or the
+/// connection, per `sessions.on_token_expiry`), and when an authorizer's
+/// credentials change (a tokens file or key set was edited, a webhook
+/// re-check is due) every connection it identified is checked again, so a
+/// revocation takes effect without a reconnect.
+final class CredentialUpkeep: Service {
+    private let authenticator: ConnectionAuthenticator
+    private let table: SessionTable
+    private let fanout: any FanoutPort
+    /// The authorizers' revisions last seen (nil before the first look).
+    private let seenRevisions = Mutex<[UInt64]?>(nil)
+
+    init(authenticator: ConnectionAuthenticator, table: SessionTable, fanout: any FanoutPort) {
+        self.authenticator = authenticator
+        self.table = table
+        self.fanout = fanout
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            await upkeep()
+        }
+    }
+
+    func upkeep(now: Double = Date().timeIntervalSince1970) async {
+        await recheckRevoked()
+        applyExpiry(now: now)
+    }
+
+    private func recheckRevoked() async {
+        let authorizers = authenticator.authorizers
+        let revisions = await authorizers.revisions()
+        let previous = seenRevisions.withLock { seen -> [UInt64]? in
+            defer { seen = revisions }
+            return seen
+        }
+        guard let previous else { return }
+        let changed = Set(revisions.indices.filter { revisions[$0] != previous[$0] })
+        guard !changed.isEmpty else { return }
+        let affected = table.withEverySession { table in
+            table.compactMap { conn, session -> (cf_conn_id, Credentials)? in
+                guard let by = session.decidedBy, changed.contains(by), !session.expired else { return nil }
+                return (conn, session.credentials)
+            }
+        }
+        for (conn, credentials) in affected {
+            let decision = await authorizers.decide(credentials)
+            switch decision.result {
+            case .identified(let identity):
+                authenticator.replaceIdentity(conn, identity, credentials: credentials, by: decision.by, reply: nil,
+                                              why: "the credentials' rights no longer include subscribe on")
+            case .denied(let reason):
+                authenticator.withdraw(conn, code: .unauthorized, message: "credentials revoked: \(reason)",
+                                       closeReason: "credentials revoked")
+            case .abstain:
+                authenticator.withdraw(conn, code: .unauthorized, message: "credentials revoked",
+                                       closeReason: "credentials revoked")
+            }
+        }
+    }
+
+    private func applyExpiry(now: Double) {
+        let warning = authenticator.settings.tokenExpiryWarningSeconds
+        let (warn, expire) = table.withEverySession { table -> ([(cf_conn_id, Double)], [(cf_conn_id, Identity)]) in
+            var warn: [(cf_conn_id, Double)] = []
+            var expire: [(cf_conn_id, Identity)] = []
+            for (conn, session) in table {
+                guard let identity = session.identity, let expiry = identity.expiresAt, !session.expired else { continue }
+                if now >= expiry {
+                    expire.append((conn, identity))
+                } else if now >= expiry - warning && !session.warned {
+                    warn.append((conn, expiry))
+                    table[conn]?.warned = true
+                }
+            }
+            return (warn, expire)
+        }
+        for (conn, expiry) in warn { fanout.sendText(conn, ClientProtocol.tokenExpiring(expiresAt: expiry)) }
+        for (conn, identity) in expire {
+            authenticator.withdraw(
+                conn, code: .tokenExpired,
+                message: "the token of '\(identity.subject)' expired at \(Int64(identity.expiresAt ?? now)); send a new one with {\"type\": \"auth\", \"token\": ...}",
+                closeReason: "token expired")
+        }
+    }
+}

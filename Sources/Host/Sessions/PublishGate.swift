@@ -1,0 +1,89 @@
+import CFanout
+import Foundation
+import StreamgatePluginAPI
+import Synchronization
+
+/// Client publishes: resolve the endpoint, check the connection's rights and
+/// its rate (a token bucket per connection), produce through the source, and
+/// answer `published` with the partition and offset when Kafka acknowledges
+/// (or an error when it refuses).
+final class PublishGate: Sendable {
+    struct Settings: Sendable {
+        /// Whether records carry the publisher's subject and address as Kafka headers.
+        var headers = true
+        var ratePerSecond = 100
+        var burst = 200
+    }
+
+    private let table: SessionTable
+    private let resolver: EndpointResolver
+    /// nil: the source takes no publishes, and every publish is refused.
+    private let publisher: (any PublishingSource)?
+    private let fanout: any FanoutPort
+    private let settings: Settings
+    private let limited = Atomic<UInt64>(0)
+
+    init(table: SessionTable, resolver: EndpointResolver, publisher: (any PublishingSource)?, fanout: any FanoutPort,
+         settings: Settings)
+    {
+        self.table = table
+        self.resolver = resolver
+        self.publisher = publisher
+        self.fanout = fanout
+        self.settings = settings
+    }
+
+    /// Publishes refused for going over `limits.publish_rate_per_second`.
+    var rateLimited: UInt64 { limited.load(ordering: .relaxed) }
+
+    func publish(_ conn: cf_conn_id, endpoint: String, payload: [UInt8], id: JSONValue?) {
+        guard let publisher else {
+            return fanout.sendText(conn, ClientProtocol.error(
+                .unsupported, "this gateway's source does not take publishes", endpoint: endpoint, id: id))
+        }
+        let address: KafkaAddress
+        let canonical: String
+        switch resolver.resolve(endpoint, id: id) {
+        case .refused(let reply): return fanout.sendText(conn, reply)
+        case .found(let found, let name):
+            address = found
+            canonical = name ?? endpoint
+        }
+        guard let session = table.session(conn), let identity = session.identity else { return }
+        if let refusal = AccessPolicy.refusal(of: .publish, to: canonical, by: identity) {
+            return fanout.sendText(conn, ClientProtocol.error(refusal.code, refusal.message, endpoint: endpoint, id: id))
+        }
+        guard takeToken(conn) else {
+            limited.add(1, ordering: .relaxed)
+            return fanout.sendText(conn, ClientProtocol.error(
+                .rateLimited, "more than \(settings.ratePerSecond) publishes per second (burst \(settings.burst)): slow down",
+                endpoint: endpoint, id: id))
+        }
+        let headers = settings.headers
+            ? [PublishHeader(name: "streamgate-subject", value: Array(identity.subject.utf8)),
+               PublishHeader(name: "streamgate-client", value: Array(session.info.remoteAddress.utf8))]
+            : []
+        let fanout = self.fanout
+        publisher.publish(PublishRequest(topic: address.topic, key: Array(address.key.utf8), value: payload, headers: headers)) {
+            result in
+            switch result {
+            case .success(let receipt):
+                fanout.sendText(conn, ClientProtocol.published(
+                    endpoint: canonical, partition: receipt.partition, offset: receipt.offset, id: id))
+            case .failure(let error):
+                fanout.sendText(conn, ClientProtocol.error(
+                    .publishFailed, "Kafka did not take the record: \(error.reason)", endpoint: canonical, id: id))
+            }
+        }
+    }
+
+    /// Takes one publish from the connection's bucket (full at its first publish).
+    private func takeToken(_ conn: cf_conn_id, now: Double = Double(DispatchTime.now().uptimeNanoseconds) / 1e9) -> Bool {
+        let rate = Double(settings.ratePerSecond), burst = Double(settings.burst)
+        return table.withSession(conn) { session in
+            var bucket = session.publishBucket ?? TokenBucket(rate: rate, burst: burst, now: now)
+            defer { session.publishBucket = bucket }
+            return bucket.take(now: now)
+        } ?? false
+    }
+}
