@@ -1,4 +1,5 @@
 import ArgumentParser
+import CFanout
 import Foundation
 import Logging
 import StreamgatePluginAPI
@@ -20,23 +21,26 @@ struct GatewayConfiguration {
 
     /// The file this configuration came from, for error messages.
     var file = ""
-    var host = "127.0.0.1"
-    var port = 8080
-    var eventLoops = 0
-    var ioUring = true
-    var streamPath = "/ws"
-    var maxMessageBytes = 64 * 1024
-    var maxOutputBytes = 4 * 1024 * 1024
-    var maxHeaderBytes = 8 * 1024
-    var handshakeTimeoutMs = 10_000
-    var closeTimeoutMs = 2_000
-    var idleTimeoutMs = 120_000
+    // The fan-out's options (`listen`, `event_loops`, `io_uring`, `websocket`,
+    // `echo`, part of `limits`): defaults from the C core, the one place they
+    // are defined; `FanoutServer` copies them into `cf_server_config`.
+    var host = String(cString: Self.fanoutDefaults.host)
+    var port = Int(Self.fanoutDefaults.port)
+    var eventLoops = Int(Self.fanoutDefaults.loop_count)
+    var ioUring = Self.fanoutDefaults.use_io_uring != 0
+    var streamPath = String(cString: Self.fanoutDefaults.stream_path)
+    var maxMessageBytes = Self.fanoutDefaults.max_message_bytes
+    var maxOutputBytes = Self.fanoutDefaults.max_output_bytes
+    var maxHeaderBytes = Self.fanoutDefaults.max_header_bytes
+    var handshakeTimeoutMs = Int(Self.fanoutDefaults.handshake_timeout_ms)
+    var closeTimeoutMs = Int(Self.fanoutDefaults.close_timeout_ms)
+    var idleTimeoutMs = Int(Self.fanoutDefaults.idle_timeout_ms)
     /// Under overload a loop holds writes up to this long so frames share TCP segments (0 = never).
-    var maxWriteDelayMs = 200
+    var maxWriteDelayMs = Int(Self.fanoutDefaults.max_write_delay_ms)
     /// Writes are always held this long (fixed coalescing: less CPU, more latency).
-    var minWriteDelayMs = 0
+    var minWriteDelayMs = Int(Self.fanoutDefaults.min_write_delay_ms)
     var echoPath: String?
-    var echoMaxMessageBytes = 16 * 1024 * 1024 + 1024
+    var echoMaxMessageBytes = Self.fanoutDefaults.echo_max_message_bytes
     var consoleEnabled = true
     var logLevel: Logger.Level = .info
     var recovery = RecoveryConfiguration()
@@ -45,8 +49,8 @@ struct GatewayConfiguration {
     var publishHeaders = true
     /// Plugin libraries to load before the plugins are built (paths).
     var pluginLibraries: [String] = []
-    var maxConnections = 100_000
-    var maxConnectionsPerAddress = 10_000
+    var maxConnections = Int(Self.fanoutDefaults.max_connections)
+    var maxConnectionsPerAddress = Int(Self.fanoutDefaults.max_connections_per_address)
     var allowedOrigins: [String] = []
     var maxSubscriptionsPerConnection = 1_000
     var publishRatePerSecond = 100
@@ -55,6 +59,13 @@ struct GatewayConfiguration {
     var authorization: [PluginChoice]
     var mapping: PluginChoice
     var source: PluginChoice
+
+    /// The C core's defaults (`cf_server_config_init`).
+    private static var fanoutDefaults: cf_server_config {
+        var defaults = cf_server_config()
+        cf_server_config_init(&defaults)
+        return defaults
+    }
 
     /// Reads and validates `path`, or prints the problem and exits with status 2.
     static func loadOrExit(path: String) throws -> GatewayConfiguration {
@@ -95,8 +106,8 @@ struct GatewayConfiguration {
         port = try listen.int("port", default: port, range: 0...65535)
         try listen.finish()
 
-        eventLoops = try root.int("event_loops", default: 0, range: 0...64)
-        ioUring = try root.bool("io_uring", default: true)
+        eventLoops = try root.int("event_loops", default: eventLoops, range: 0...64)
+        ioUring = try root.bool("io_uring", default: ioUring)
 
         let websocket = try root.section("websocket")
         streamPath = try websocket.string("path", default: streamPath)
