@@ -30,7 +30,7 @@
 // The host side (callbacks) checks what cfanout.h promises it: on_open once,
 // then messages, then on_close exactly once iff on_open was called; text
 // messages are valid UTF-8 and within the size limit. A message's first
-// byte may ask the "host" to act, as ClientSessions would, through the same
+// byte may ask the "host" to act, as ClientConnections would, through the same
 // internal calls the loop's commands make, after the read, as the loop
 // does: 'R' reply with the message, 'B' a 12 KiB reply (fills the output
 // cap), 'C' close the connection, 'S'/'U' subscribe/unsubscribe to the rest

@@ -3,7 +3,7 @@ import CFanout
 /// Frames read for a resume, on their way from a replay thread into the
 /// fan-out: each element is one reference to a `cf_frame` that this object
 /// owns until `take()` hands every reference on (to the loops, through
-/// `FanoutHandle.send`, which consumes them). Whatever was never taken is
+/// `FanoutPort.send`, which consumes them). Whatever was never taken is
 /// released when the object goes, so no path — finished, refused, failed,
 /// timed out, stopped — can leak a frame or release one twice.
 ///

@@ -3,21 +3,6 @@ import Foundation
 import StreamgatePluginAPI
 import Synchronization
 
-/// A framed record on its way into the fan-out and the cache.
-///
-/// @unchecked Sendable: `frame` is one reference to an immutable `cf_frame`
-/// (atomically counted); whoever holds the record owns that reference and
-/// hands it on exactly once, so it may cross from a source's thread into the
-/// cache lock.
-struct RoutedRecord: @unchecked Sendable {
-    let endpoint: String
-    let partition: PartitionID
-    let epoch: String
-    let offset: Int64
-    /// One reference, handed over.
-    let frame: OpaquePointer
-}
-
 /// The join between the cache and live traffic. Every batch is cached and
 /// handed to the loops under one lock, and every subscribe reads the cache
 /// and queues its replay and its subscription under the same lock: a loop
@@ -29,21 +14,6 @@ struct RoutedRecord: @unchecked Sendable {
 /// `SubscriptionLedger` (the sessions lock) is asked to confirm a
 /// subscription, and the loops' queues are posted to; nothing else.
 final class CachedFanout: Sendable {
-    /// What a subscribe became; the caller finishes `.fetch` with the source.
-    enum Outcome {
-        /// Subscribed; `replayed` messages (cache) were queued before.
-        case subscribed(replayed: Int)
-        /// The cache starts after the client's position (it is complete from
-        /// `coveredFrom`): read the partition from the source from
-        /// `request.fromOffset`, calling `completeFetch` as the read goes.
-        case fetch(ReplayRequest, coveredFrom: Int64)
-        /// This node has not consumed up to the client's position yet; the
-        /// subscription completes when it has (or fails after a while).
-        case waiting
-        /// Refused; the error frame was sent.
-        case refused
-    }
-
     /// A subscription the cache cannot complete yet (see `Outcome.waiting`).
     private struct Waiter {
         let conn: cf_conn_id
@@ -58,15 +28,6 @@ final class CachedFanout: Sendable {
         let cache: EndpointCache
         var waiters: [Waiter] = []
         var batch: [OpaquePointer?] = []
-    }
-
-    /// A waiting subscription that can go on (to the source), or failed:
-    /// returned by `publish` and `tick` for the caller to carry on.
-    struct ReadyWaiter {
-        let conn: cf_conn_id
-        let endpoint: String
-        let subscription: UInt64
-        let outcome: Outcome
     }
 
     private let state: Mutex<State>
@@ -180,14 +141,6 @@ final class CachedFanout: Sendable {
         }
         return queue(conn, endpoint, subscription, frames: cached.map { cf_frame_retain($0.frame) }, notices: [],
                      marker: ClientProtocol.replayed(endpoint: endpoint, count: cached.count, source: "cache"))
-    }
-
-    /// How far a read from the source has come, as `completeFetch` sees it.
-    enum FetchProgress {
-        /// The subscription is done with (queued, or refused and told).
-        case finished(Outcome)
-        /// The cache is complete only from this offset: read on to it.
-        case readOn(until: Int64)
     }
 
     /// Tries to finish a subscription whose older part is being read from

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// One of a connection's places for resumes being read from the source
-/// (`ClientSessions.maxReplaysPerConnection`), given back exactly once.
+/// (`ResumeCoordinator.maxReplaysPerConnection`), given back exactly once.
 ///
 /// It is given back *before* the client hears how the resume ended:
 /// `replayed` and `replay_failed` both invite the client to resume again at
