@@ -489,7 +489,8 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
         char remote[64];
         peer_address(c->fd, remote, sizeof(remote));
         cf_open_info info = {.path = req.path, .query = req.query, .authorization = req.authorization,
-                             .origin = req.origin, .api_key = req.api_key, .remote_addr = remote};
+                             .origin = req.origin, .api_key = req.api_key, .remote_addr = remote,
+                             .headers = req.headers, .header_count = req.header_count};
         c->opened = true;
         s->callbacks.on_open(s->callbacks.context, c->id, &info);
     }

@@ -2,7 +2,9 @@
  * http_request.c — parses the HTTP/1.1 request head that opens every
  * connection and decides whether it is a valid RFC 6455 upgrade (4.2.1).
  * Bad requests get the status the RFC asks for: 400 for malformed heads or
- * keys, 405 for non-GET, 426 for a missing upgrade or a wrong version.
+ * keys, 405 for non-GET, 426 for a missing upgrade or a wrong version, 431
+ * for more than CF_MAX_HEADERS fields or an oversized field it keeps. Every
+ * field is also kept as a slice of the head, for the host's authorizers.
  */
 #include "cfanout.h"
 
@@ -100,6 +102,18 @@ void cf_http_parse_request(const char *head, size_t length, cf_http_request *out
         while (v < v_end && (*v == ' ' || *v == '\t')) v++;
         while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t')) v_end--;
         size_t vn = (size_t)(v_end - v);
+        /* RFC 9110 5.5: CR, LF and NUL in a field value are invalid and
+         * dangerous (the value reaches the host's authorizers): reject. */
+        if (memchr(v, '\r', vn) || memchr(v, '\0', vn)) {
+            fail(out, 400, "invalid character in a header value");
+            return;
+        }
+        if (out->header_count == CF_MAX_HEADERS) {
+            fail(out, 431, "too many header fields");
+            return;
+        }
+        out->headers[out->header_count++] = (cf_http_header){.name = p, .name_length = name_len, .value = v,
+                                                             .value_length = vn};
 #define NAME_IS(s) (name_len == sizeof(s) - 1 && strncasecmp(p, s, name_len) == 0)
         if (NAME_IS("Host")) {
             has_host = 1;

@@ -265,3 +265,57 @@ struct HTTPRequestTests {
         }
     }
 }
+
+@Suite("cf_http_parse_request: every header field")
+struct HTTPRequestHeaderFieldsTests {
+    /// The fields of `head` as (name, value), read while the head exists.
+    static func fields(_ head: String) -> (status: Int32, fields: [(String, String)]) {
+        var req = cf_http_request()
+        let bytes = Array(head.utf8)
+        return bytes.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) { cf_http_parse_request($0.baseAddress, $0.count, &req) }
+            let all = withUnsafeBytes(of: &req.headers) { raw in
+                Array(raw.bindMemory(to: cf_http_header.self).prefix(req.header_count))
+            }
+            return (req.status, all.map { h in
+                func text(_ p: UnsafePointer<CChar>, _ n: Int) -> String {
+                    p.withMemoryRebound(to: UInt8.self, capacity: n) {
+                        String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+                    }
+                }
+                return (text(h.name, h.name_length), text(h.value, h.value_length))
+            })
+        }
+    }
+
+    @Test func everyFieldIsKeptInOrderWithItsValueTrimmed() {
+        let head = HTTPRequestTests.upgrade(headers: [
+            "Host: h", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: \(HTTPRequestTests.key)",
+            "Sec-WebSocket-Version: 13", "Cookie: a=1; sg_key=k", "X-Tenant:\t acme \t", "X-Empty:",
+        ])
+        let parsed = Self.fields(head)
+        #expect(parsed.status == 0)
+        #expect(parsed.fields.map(\.0) == ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+                                           "Cookie", "X-Tenant", "X-Empty"])
+        #expect(parsed.fields[5].1 == "a=1; sg_key=k")
+        #expect(parsed.fields[6].1 == "acme")
+        #expect(parsed.fields[7].1 == "")
+    }
+
+    @Test func aValueWithACarriageReturnOrANulIs400() {
+        for bad in ["X-A: one\rtwo", "X-A: one\u{0}two"] {
+            let head = HTTPRequestTests.upgrade(headers: ["Host: h", bad, "Upgrade: websocket", "Connection: Upgrade",
+                                                          "Sec-WebSocket-Key: \(HTTPRequestTests.key)", "Sec-WebSocket-Version: 13"])
+            #expect(Self.fields(head).status == 400, "\(bad.debugDescription)")
+        }
+    }
+
+    @Test func moreThanTheMostFieldsIs431() {
+        let base = ["Host: h", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: \(HTTPRequestTests.key)",
+                    "Sec-WebSocket-Version: 13"]
+        let filler = Int(CF_MAX_HEADERS) - base.count
+        #expect(Self.fields(HTTPRequestTests.upgrade(headers: base + (0..<filler).map { "X-\($0): v" })).status == 0)
+        let tooMany = Self.fields(HTTPRequestTests.upgrade(headers: base + (0...filler).map { "X-\($0): v" }))
+        #expect(tooMany.status == 431)
+    }
+}

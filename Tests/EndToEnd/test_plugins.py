@@ -75,6 +75,42 @@ def test_an_out_of_tree_authorizer_is_loaded_by_path_and_used(gateway_factory, c
     print_result(f"plugin {api_key_plugin.name} loaded at run time: API-key identities, rights and refusals")
 
 
+def test_an_authorizer_reads_any_header_and_cookie_of_the_upgrade(gateway_factory, create_topic, api_key_plugin):
+    """Plugin API 2.1: the upgrade request's headers and cookies reach the
+    authorizer, so the example plugin reads its key from a header of its
+    choosing or from a cookie (as a browser sends it) with no change to the
+    gateway."""
+    topic = create_topic()
+    gw = gateway_factory([topic], {
+        "plugins": [str(api_key_plugin)],
+        "authorization": [{"plugin": "api-key", "options": {
+            "header": "X-Board-Key", "cookie": "sg_key",
+            "keys": {"k-header": {"subject": "by-header"}, "k-cookie": {"subject": "by-cookie"}}}}],
+    })
+
+    async def welcome(headers: dict) -> tuple[dict, int | None]:
+        ws = await connect(gw.ws_url, additional_headers=headers, open_timeout=5, ping_interval=None)
+        first = json.loads(await ws.recv())
+        if first["type"] == "welcome":
+            await ws.close()
+        else:
+            await ws.wait_closed()
+        return first, ws.close_code
+
+    async def body():
+        return (await welcome({"X-Board-Key": "k-header"}),
+                await welcome({"Cookie": "theme=dark; sg_key=k-cookie"}),
+                await welcome({"Cookie": "sg_key=forged"}),
+                await welcome({"X-API-Key": "k-header"}))
+
+    by_header, by_cookie, forged, other_header = run_async(body(), 30)
+    assert by_header[0]["subject"] == "by-header"
+    assert by_cookie[0]["subject"] == "by-cookie"
+    assert forged[0]["code"] == "unauthorized" and forged[1] == 1008
+    # Only the configured header counts: an X-API-Key nobody accepts is refused.
+    assert other_header[0]["code"] == "unauthorized" and other_header[1] == 1008
+
+
 def check_config(tmp_path, config: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "gw.json"
     path.write_text(json.dumps(config))
@@ -133,3 +169,16 @@ def test_a_plugin_built_against_another_major_api_version_is_refused(tmp_path):
     result = check_config(tmp_path, {"plugins": [str(library)], "source": {"plugin": "generator", "options": {}}})
     assert result.returncode == 2
     assert str(library) in result.stderr and "plugin API 1.4" in result.stderr and "rebuild" in result.stderr
+
+
+def test_a_plugin_built_against_another_minor_api_version_is_refused_too(tmp_path):
+    """The plugin API is not built with library evolution: a minor version
+    apart may lay its types out differently, so a plugin built against 2.0
+    must be rebuilt for this gateway (2.1)."""
+    source = tmp_path / "older.c"
+    source.write_text("int streamgate_plugin_register(void *entry) { (void)entry; return 2 * 1000 + 0; }\n")
+    library = tmp_path / "libOlderPlugin.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=60)
+    result = check_config(tmp_path, {"plugins": [str(library)], "source": {"plugin": "generator", "options": {}}})
+    assert result.returncode == 2
+    assert "plugin API 2.0" in result.stderr and "this gateway has 2.1" in result.stderr and "rebuild" in result.stderr

@@ -67,6 +67,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)method_len;
 
     CHECK(req.is_upgrade == 0 || req.is_upgrade == 1);
+
+    // Every header field kept is a slice of the input: names are tokens,
+    // values hold no CR or LF and have no surrounding spaces or tabs.
+    CHECK(req.header_count <= CF_MAX_HEADERS);
+    const char *input = (const char *)data;
+    for (size_t i = 0; i < req.header_count; i++) {
+        const cf_http_header *h = &req.headers[i];
+        CHECK(h->name >= input && h->name + h->name_length <= input + size && h->name_length > 0);
+        CHECK(h->value >= input && h->value + h->value_length <= input + size);
+        for (size_t k = 0; k < h->name_length; k++) CHECK(h->name[k] != ':' && h->name[k] > 0x20);
+        for (size_t k = 0; k < h->value_length; k++) CHECK(h->value[k] != '\r' && h->value[k] != '\n');
+        if (h->value_length > 0) {
+            CHECK(h->value[0] != ' ' && h->value[0] != '\t');
+            CHECK(h->value[h->value_length - 1] != ' ' && h->value[h->value_length - 1] != '\t');
+        }
+    }
     CHECK(req.offers_streamgate_v1 == 0 || req.offers_streamgate_v1 == 1);
 
     // Path and query, when set, are slices of the request target: visible

@@ -79,6 +79,18 @@ typedef struct cf_server_config {
                                     * trades latency for CPU); 0 = none */
 } cf_server_config;
 
+/* One header field of a request head: slices of the head (not NUL-terminated),
+ * valid as long as the head is. */
+typedef struct cf_http_header {
+    const char *name;          /* as sent (compare case-insensitively) */
+    size_t name_length;
+    const char *value;         /* surrounding spaces and tabs trimmed */
+    size_t value_length;
+} cf_http_header;
+
+/* The most header fields a request may have (more: 431). */
+#define CF_MAX_HEADERS 64
+
 /* What the host learns about a connection when its handshake completes. */
 typedef struct cf_open_info {
     const char *path;          /* request target without the query, NUL-terminated */
@@ -87,6 +99,8 @@ typedef struct cf_open_info {
     const char *origin;        /* Origin header value, "" when absent */
     const char *api_key;       /* X-API-Key header value, "" when absent */
     const char *remote_addr;   /* peer address, e.g. "127.0.0.1:53012" */
+    const cf_http_header *headers; /* every header field, in request order, valid during on_open */
+    size_t header_count;
 } cf_open_info;
 
 /* Callbacks into the host. All run on the loop thread owning the connection. */
@@ -271,9 +285,12 @@ typedef struct cf_http_request {
     char origin[256];
     char api_key[256];          /* X-API-Key */
     int offers_streamgate_v1;   /* Sec-WebSocket-Protocol lists "streamgate.v1" */
+    cf_http_header headers[CF_MAX_HEADERS]; /* every field, slices of the head */
+    size_t header_count;
 } cf_http_request;
 
-/* Parses a complete request head (up to and including the blank line). */
+/* Parses a complete request head (up to and including the blank line). The
+ * request's headers point into head: keep it while they are used. */
 void cf_http_parse_request(const char *head, size_t length, cf_http_request *out);
 
 #ifdef __cplusplus

@@ -131,6 +131,20 @@ final class FanoutServer: @unchecked Sendable {
         return stats
     }
 
+    /// The upgrade request's header fields, copied out of the head (valid
+    /// only during `on_open`); bytes that are not UTF-8 become U+FFFD.
+    private static func headers(_ fields: UnsafePointer<cf_http_header>?, count: Int) -> RequestHeaders {
+        guard let fields else { return RequestHeaders() }
+        func text(_ start: UnsafePointer<CChar>, _ length: Int) -> String {
+            start.withMemoryRebound(to: UInt8.self, capacity: length) {
+                String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+            }
+        }
+        return RequestHeaders(UnsafeBufferPointer(start: fields, count: count).map { field in
+            RequestHeaders.Field(name: text(field.name, field.name_length), value: text(field.value, field.value_length))
+        })
+    }
+
     private static func callbacks(context: UnsafeMutableRawPointer) -> cf_callbacks {
         var callbacks = cf_callbacks()
         callbacks.context = context
@@ -143,7 +157,8 @@ final class FanoutServer: @unchecked Sendable {
                 conn,
                 info: ConnectionInfo(
                     remoteAddress: String(cString: i.remote_addr), query: String(cString: i.query),
-                    authorization: String(cString: i.authorization), origin: String(cString: i.origin)),
+                    authorization: String(cString: i.authorization), origin: String(cString: i.origin),
+                    headers: FanoutServer.headers(i.headers, count: i.header_count)),
                 apiKey: apiKey.isEmpty ? nil : apiKey)
         }
         callbacks.on_message = { context, conn, isText, data, length in

@@ -25,7 +25,9 @@ enum PluginLoader {
             let version = Int(entry(point.toOpaque()))
             point.release()
             let (major, minor) = (version / 1000, version % 1000)
-            guard major == PluginAPIVersion.major else {
+            // Exact match: the API has no library evolution, so even a minor
+            // version apart may lay its types out differently.
+            guard major == PluginAPIVersion.major && minor == PluginAPIVersion.minor else {
                 throw ConfigurationError(
                     key: key,
                     problem: "\(path) was built against plugin API \(major).\(minor); this gateway has \(PluginAPIVersion.major).\(PluginAPIVersion.minor): rebuild the plugin against it")

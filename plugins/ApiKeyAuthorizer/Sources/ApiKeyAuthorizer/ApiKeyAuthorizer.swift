@@ -10,7 +10,10 @@ public func streamgatePluginRegister(_ entry: UnsafeMutableRawPointer) -> Int32 
 }
 
 /// `"authorization": {"plugin": "api-key", "options": {"keys": {"<key>":
-/// {"subject": "...", "subscribe": ["/scores/**"], "publish": []}}}}`
+/// {"subject": "...", "subscribe": ["/scores/**"], "publish": []}},
+/// "header": "X-API-Key", "cookie": "sg_key"}}`: the key is read from the
+/// header (default `X-API-Key`), else from the cookie when one is named
+/// (a browser cannot set headers on a WebSocket, but sends its cookies).
 public struct ApiKeyAuthorizerFactory: AuthorizerFactory {
     public let name = "api-key"
 
@@ -37,19 +40,23 @@ public struct ApiKeyAuthorizerFactory: AuthorizerFactory {
             try entry.finish()
             identities[key] = Identity(subject: subject, rights: rights, expiresAt: nil)
         }
+        let header = try options.string("header", default: "X-API-Key")
+        let cookie = try options.string("cookie", default: "")
         try options.finish()
         context.logger.log(.info, "api-key authorizer: \(identities.count) keys")
-        return ApiKeyAuthorizer(identities: identities)
+        return ApiKeyAuthorizer(identities: identities, header: header, cookie: cookie.isEmpty ? nil : cookie)
     }
 }
 
-/// Identifies a connection by its `X-API-Key` header; a connection without
-/// one is left to the next authorizer.
+/// Identifies a connection by the API key in its header (or cookie); a
+/// connection without one is left to the next authorizer.
 struct ApiKeyAuthorizer: Authorizer {
     let identities: [String: Identity]
+    let header: String
+    let cookie: String?
 
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
-        guard let key = credentials.apiKey else { return .abstain }
+        guard let key = credentials.headers[header] ?? cookie.flatMap({ credentials.cookies[$0] }) else { return .abstain }
         guard let identity = identities[key] else { return .denied(reason: "unknown API key") }
         return .identified(identity)
     }

@@ -14,13 +14,26 @@ public struct ConnectionInfo: Sendable {
     public let authorization: String
     /// The upgrade request's `Origin` header, "" when absent.
     public let origin: String
+    /// Every header field of the upgrade request (since API 2.1): an
+    /// authorizer can read any header without changes to the gateway.
+    public let headers: RequestHeaders
 
-    public init(remoteAddress: String, query: String, authorization: String, origin: String) {
+    public init(remoteAddress: String, query: String, authorization: String, origin: String,
+                headers: RequestHeaders = RequestHeaders())
+    {
         self.remoteAddress = remoteAddress
         self.query = query
         self.authorization = authorization
         self.origin = origin
+        self.headers = headers
     }
+
+    /// The query string's parameters, decoded (since API 2.1).
+    public var queryParameters: RequestParameters { RequestParameters(query: query) }
+
+    /// The cookies the upgrade request carried, from its `Cookie` headers
+    /// (since API 2.1; browsers send a page's cookies with a WebSocket upgrade).
+    public var cookies: RequestParameters { RequestParameters(cookieHeaders: headers.values("cookie")) }
 }
 
 /// What a connection presents to prove who it is: a bearer token from the
@@ -39,6 +52,13 @@ public struct Credentials: Sendable {
         self.apiKey = apiKey
         self.connection = connection
     }
+
+    /// The upgrade request's headers, query parameters and cookies (since
+    /// API 2.1), for authorizers that read credentials from elsewhere than
+    /// the bearer token: a session cookie, a signed query, a custom header.
+    public var headers: RequestHeaders { connection.headers }
+    public var queryParameters: RequestParameters { connection.queryParameters }
+    public var cookies: RequestParameters { connection.cookies }
 }
 
 /// The endpoints an identity may subscribe and publish to, as patterns

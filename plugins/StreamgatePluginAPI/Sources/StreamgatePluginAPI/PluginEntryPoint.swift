@@ -12,7 +12,8 @@
 ///
 /// The host `dlopen`s the file named in its configuration (`plugins`),
 /// calls the symbol with a `PluginEntryPoint`, and refuses the file — naming
-/// it — when the plugin was built against another major API version.
+/// it — when the plugin was built against another API version (see
+/// `PluginAPIVersion`); a plugin of another major registers nothing.
 public final class PluginEntryPoint: @unchecked Sendable {
     /// The C symbol every plugin library exports.
     public static let symbol = "streamgate_plugin_register"
