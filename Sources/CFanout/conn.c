@@ -31,7 +31,7 @@
 
 /* ---------------------------------------------------------- lifecycle -- */
 
-void conn_set_deadline(cf_conn *c, uint64_t deadline_ms) {
+void cfi_conn_set_deadline(cf_conn *c, uint64_t deadline_ms) {
     cf_loop *loop = c->loop;
     bool listed = c->deadline_ms != 0;
     c->deadline_ms = deadline_ms;
@@ -39,7 +39,7 @@ void conn_set_deadline(cf_conn *c, uint64_t deadline_ms) {
     else if (!deadline_ms && listed) conn_list_remove(&loop->timer_list, c, TIMER_LINK);
 }
 
-cf_conn *conn_create(cf_loop *loop, int fd) {
+cf_conn *cfi_conn_create(cf_loop *loop, int fd) {
     cf_conn *c = calloc(1, sizeof(cf_conn));
     if (!c) return NULL;
     c->fd = fd;
@@ -51,11 +51,11 @@ cf_conn *conn_create(cf_loop *loop, int fd) {
     loop->conns[fd] = c;
     loop->conn_count++;
     __atomic_store_n(&loop->stats.connections_open, loop->conn_count, __ATOMIC_RELAXED);
-    conn_set_deadline(c, now_ms() + loop->server->config.handshake_timeout_ms);
+    cfi_conn_set_deadline(c, cfi_now_ms() + loop->server->config.handshake_timeout_ms);
     return c;
 }
 
-static void mark_write(cf_conn *c) { loop_mark_write(c); }
+static void mark_write(cf_conn *c) { cfi_loop_mark_write(c); }
 
 static void release_output(cf_conn *c, bool keep_partial_head) {
     out_queue *q = &c->out;
@@ -78,18 +78,18 @@ static void release_output(cf_conn *c, bool keep_partial_head) {
 static void drain_after_flush(cf_conn *c) {
     c->state = CONN_DRAINING;
     c->shutdown_after_flush = true;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    cfi_conn_set_deadline(c, cfi_now_ms() + c->loop->server->config.close_timeout_ms);
 }
 
 /* Ends the connection now and leaves every structure that can reach it
  * (see the lifetime rules in internal.h): subscriptions, output, timers, the
  * write list, epoll, the fd table. Only the dead list keeps it, until the
  * end of the loop turn. */
-void conn_destroy(cf_conn *c, uint16_t code) {
+void cfi_conn_destroy(cf_conn *c, uint16_t code) {
     if (c->state == CONN_DEAD) return;
     cf_loop *loop = c->loop;
     c->state = CONN_DEAD;
-    endpoints_unsubscribe_all(&loop->endpoints, c);
+    cfi_endpoints_unsubscribe_all(&loop->endpoints, c);
     release_output(c, false);
     free(c->out.frames);
     c->out.frames = NULL;
@@ -97,9 +97,9 @@ void conn_destroy(cf_conn *c, uint16_t code) {
     c->in = NULL;
     free(c->message);
     c->message = NULL;
-    conn_set_deadline(c, 0);
+    cfi_conn_set_deadline(c, 0);
     conn_list_remove(&loop->write_list, c, WRITE_LINK);
-    limits_release(loop->server, c);
+    cfi_limits_release(loop->server, c);
     /* Deleted before the close: an epoll item lives as long as the file, which
      * the kernel may hold beyond the fd, and must never name a freed connection.
      * It fails only for an fd never added (accept's ADD failed): nothing to undo. */
@@ -116,7 +116,7 @@ void conn_destroy(cf_conn *c, uint16_t code) {
     }
 }
 
-void conn_free(cf_conn *c) { free(c); }
+void cfi_conn_free(cf_conn *c) { free(c); }
 
 
 /* ------------------------------------------------------------- output -- */
@@ -134,7 +134,7 @@ static size_t output_limit(const cf_conn *c) {
  * (RFC 6455 5.5.1): it only stops waiting for the peer's. */
 static void close_and_drain(cf_conn *c, uint16_t code, const char *reason) {
     if (c->state == CONN_OPEN) {
-        cf_frame *f = frame_create_close(code, reason);
+        cf_frame *f = cfi_frame_create_close(code, reason);
         if (f) enqueue_owned(c, f);
         c->close_code = code;
     }
@@ -153,11 +153,11 @@ static void slow_consumer(cf_conn *c) {
     /* Nothing queued can reach the client in time: drop it (but finish a
      * partly written frame, or the stream would be corrupt), then close. */
     release_output(c, true);
-    cf_frame *f = frame_create_close(CF_CLOSE_POLICY_VIOLATION, "slow consumer: output queue over limit");
+    cf_frame *f = cfi_frame_create_close(CF_CLOSE_POLICY_VIOLATION, "slow consumer: output queue over limit");
     if (f) enqueue_owned(c, f);
     c->close_code = CF_CLOSE_POLICY_VIOLATION;
     c->state = CONN_CLOSING;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    cfi_conn_set_deadline(c, cfi_now_ms() + c->loop->server->config.close_timeout_ms);
 }
 
 static bool queue_push(out_queue *q, cf_frame *f) {
@@ -227,7 +227,7 @@ static void queue_consume(out_queue *q, size_t n) {
     }
 }
 
-size_t conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total) {
+size_t cfi_conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total) {
     out_queue *q = &c->out;
     size_t n = 0;
     *total = 0;
@@ -242,7 +242,7 @@ size_t conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total) {
     return n;
 }
 
-int conn_wrote(cf_conn *c, ssize_t result, size_t attempted) {
+int cfi_conn_wrote(cf_conn *c, ssize_t result, size_t attempted) {
     cf_loop *loop = c->loop;
     STAT_ADD(loop, write_calls, 1);
     if (result < 0) {
@@ -265,18 +265,18 @@ static int write_queue(cf_conn *c) {
     int rc = 2;
     while (rc == 2) {
         size_t total;
-        size_t iovcnt = conn_gather(c, c->loop->iov, IOV_MAX, &total);
+        size_t iovcnt = cfi_conn_gather(c, c->loop->iov, IOV_MAX, &total);
         if (iovcnt == 0) return 0;
         struct msghdr msg = {.msg_iov = c->loop->iov, .msg_iovlen = iovcnt};
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        rc = conn_wrote(c, n < 0 ? -errno : n, total);
+        rc = cfi_conn_wrote(c, n < 0 ? -errno : n, total);
     }
     return rc;
 }
 
-void conn_flush_finish(cf_conn *c, int rc) {
+void cfi_conn_flush_finish(cf_conn *c, int rc) {
     if (rc < 0) {
-        conn_destroy(c, 1006);
+        cfi_conn_destroy(c, 1006);
         return;
     }
     if (rc == 2) {
@@ -285,7 +285,7 @@ void conn_flush_finish(cf_conn *c, int rc) {
     }
     if (rc > 0) return;
     if (!set_epollout(c, false)) {
-        conn_destroy(c, 1006);
+        cfi_conn_destroy(c, 1006);
         return;
     }
     out_queue *q = &c->out;
@@ -301,7 +301,7 @@ void conn_flush_finish(cf_conn *c, int rc) {
     }
 }
 
-void conn_flush(cf_conn *c) { conn_flush_finish(c, c->write_failed ? -1 : write_queue(c)); }
+void cfi_conn_flush(cf_conn *c) { cfi_conn_flush_finish(c, c->write_failed ? -1 : write_queue(c)); }
 
 /* May `length` more bytes be queued under the output cap? An empty queue
  * always takes a frame (one message larger than the cap is still
@@ -315,7 +315,7 @@ static bool has_room(cf_conn *c, size_t length) {
 }
 
 /* Queues a shared frame (taking a reference), or cuts a slow consumer. */
-bool conn_enqueue(cf_conn *c, cf_frame *frame) {
+bool cfi_conn_enqueue(cf_conn *c, cf_frame *frame) {
     if (!has_room(c, frame->length)) {
         if (!c->write_failed) slow_consumer(c);
         mark_write(c);
@@ -325,20 +325,20 @@ bool conn_enqueue(cf_conn *c, cf_frame *frame) {
     return !c->write_failed;
 }
 
-void conn_on_writable(cf_conn *c) { mark_write(c); }
+void cfi_conn_on_writable(cf_conn *c) { mark_write(c); }
 
-void conn_close(cf_conn *c, uint16_t code, const char *reason) {
+void cfi_conn_close(cf_conn *c, uint16_t code, const char *reason) {
     if (c->state != CONN_OPEN) return;
-    cf_frame *f = frame_create_close(code, reason);
+    cf_frame *f = cfi_frame_create_close(code, reason);
     if (f) enqueue_owned(c, f);
     c->close_code = code;
     c->state = CONN_CLOSING;
-    conn_set_deadline(c, now_ms() + c->loop->server->config.close_timeout_ms);
+    cfi_conn_set_deadline(c, cfi_now_ms() + c->loop->server->config.close_timeout_ms);
 }
 
-void conn_on_timeout(cf_conn *c) {
+void cfi_conn_on_timeout(cf_conn *c) {
     if (c->state == CONN_HTTP) STAT_ADD(c->loop, handshake_timeouts, 1);
-    conn_destroy(c, c->close_code ? c->close_code : 1006);
+    cfi_conn_destroy(c, c->close_code ? c->close_code : 1006);
 }
 
 /* ----------------------------------------------------------- handshake -- */
@@ -359,7 +359,7 @@ static const char *status_text(int status) {
 }
 
 static void enqueue_text(cf_conn *c, const char *text, size_t length) {
-    cf_frame *f = frame_create_raw(length);
+    cf_frame *f = cfi_frame_create_raw(length);
     if (!f) {
         output_failed(c);
         return;
@@ -455,12 +455,12 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
         refuse_request(c, 404, "no WebSocket endpoint at this path");
         return;
     }
-    if (!limits_origin_allowed(s, req.origin)) {
+    if (!cfi_limits_origin_allowed(s, req.origin)) {
         STAT_ADD(c->loop, origins_refused, 1);
         respond_error(c, 403, "this Origin may not connect (limits.allowed_origins)");
         return;
     }
-    switch (limits_admit(s, c)) {
+    switch (cfi_limits_admit(s, c)) {
     case LIMIT_TOTAL:
         STAT_ADD(c->loop, connections_limited, 1);
         respond_error(c, 503, "the gateway holds its maximum number of connections (limits.max_connections)");
@@ -483,8 +483,8 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
                          ? "Sec-WebSocket-Protocol: streamgate.v1\r\n" : "");
     enqueue_text(c, buf, (size_t)n);
     c->state = CONN_OPEN;
-    c->heard_ms = now_ms();
-    conn_set_deadline(c, 0);
+    c->heard_ms = cfi_now_ms();
+    cfi_conn_set_deadline(c, 0);
     if (c->kind == KIND_STREAM && s->callbacks.on_open) {
         char remote[64];
         peer_address(c->fd, remote, sizeof(remote));
@@ -521,7 +521,7 @@ static void deliver(cf_conn *c, uint8_t opcode, const uint8_t *data, size_t leng
             return;
         }
         if (length) memcpy(payload, data, length);
-        conn_enqueue(c, f);
+        cfi_conn_enqueue(c, f);
         cf_frame_release(f);
         return;
     }
@@ -540,7 +540,7 @@ static void handle_close_frame(cf_conn *c, const uint8_t *p, size_t n) {
     }
     if (c->state == CONN_OPEN) {
         /* Echo the peer's code (RFC 6455 5.5.1), then close our side. */
-        cf_frame *f = n >= 2 ? frame_create_close(code, NULL) : frame_create_control(CF_WS_OP_CLOSE, NULL, 0);
+        cf_frame *f = n >= 2 ? cfi_frame_create_close(code, NULL) : cfi_frame_create_control(CF_WS_OP_CLOSE, NULL, 0);
         if (f) enqueue_owned(c, f);
     }
     if (c->state == CONN_DEAD) return;
@@ -662,7 +662,7 @@ static size_t process_frames(cf_conn *c, uint8_t *buf, size_t length) {
         case CF_WS_OP_CLOSE: handle_close_frame(c, p, n); break;
         case CF_WS_OP_PING:
             if (c->state == CONN_OPEN) {
-                cf_frame *pong = frame_create_control(CF_WS_OP_PONG, p, n);
+                cf_frame *pong = cfi_frame_create_control(CF_WS_OP_PONG, p, n);
                 if (pong) enqueue_owned(c, pong);
             }
             break;
@@ -711,7 +711,7 @@ static void feed(cf_conn *c, uint8_t *data, size_t n) {
     size_t length = n;
     if (c->in_length > 0) {
         if (!append(&c->in, &c->in_length, &c->in_capacity, data, n)) {
-            conn_destroy(c, 1006);
+            cfi_conn_destroy(c, 1006);
             return;
         }
         buf = c->in;
@@ -726,7 +726,7 @@ static void feed(cf_conn *c, uint8_t *data, size_t n) {
     } else if (left > 0) {
         c->in_length = 0;
         if (!append(&c->in, &c->in_length, &c->in_capacity, buf + used, left)) {
-            conn_destroy(c, 1006);
+            cfi_conn_destroy(c, 1006);
             return;
         }
     }
@@ -739,39 +739,39 @@ static void feed(cf_conn *c, uint8_t *data, size_t n) {
     }
 }
 
-void conn_on_readable(cf_conn *c) {
+void cfi_conn_on_readable(cf_conn *c) {
     cf_loop *loop = c->loop;
     for (int round = 0; round < READS_PER_TURN && c->state != CONN_DEAD; round++) {
         ssize_t n = recv(c->fd, loop->read_buffer, loop->read_capacity, 0);
         if (n == 0) {
             /* The peer half-closed: it may still read what we owe it. */
             if (!c->write_failed) write_queue(c);
-            conn_destroy(c, c->state == CONN_DRAINING && c->close_code ? c->close_code : 1006);
+            cfi_conn_destroy(c, c->state == CONN_DRAINING && c->close_code ? c->close_code : 1006);
             return;
         }
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            conn_destroy(c, c->close_code ? c->close_code : 1006);
+            cfi_conn_destroy(c, c->close_code ? c->close_code : 1006);
             return;
         }
-        c->heard_ms = now_ms();
+        c->heard_ms = cfi_now_ms();
         c->pinged = false;
         if (c->state != CONN_DRAINING) feed(c, loop->read_buffer, (size_t)n);
         if ((size_t)n < loop->read_capacity) return;
     }
 }
 
-void conn_check_idle(cf_conn *c, uint64_t now) {
+void cfi_conn_check_idle(cf_conn *c, uint64_t now) {
     uint32_t idle = c->loop->server->config.idle_timeout_ms;
     if (!idle || c->state != CONN_OPEN || now < c->heard_ms) return;
     uint64_t silent = now - c->heard_ms;
     if (silent >= idle) {
         STAT_ADD(c->loop, idle_closes, 1);
-        conn_close(c, CF_CLOSE_GOING_AWAY, "idle timeout");
+        cfi_conn_close(c, CF_CLOSE_GOING_AWAY, "idle timeout");
         mark_write(c);
     } else if (silent >= idle / 2 && !c->pinged) {
-        cf_frame *ping = frame_create_control(CF_WS_OP_PING, NULL, 0);
+        cf_frame *ping = cfi_frame_create_control(CF_WS_OP_PING, NULL, 0);
         if (ping) {
             enqueue_owned(c, ping);
             mark_write(c);

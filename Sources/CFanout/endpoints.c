@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-void endpoints_init(endpoint_table *t) {
+void cfi_endpoints_init(endpoint_table *t) {
     t->bucket_count = 64;
     t->buckets = calloc(t->bucket_count, sizeof(endpoint *));
     t->count = 0;
 }
 
-void endpoints_free(endpoint_table *t) {
+void cfi_endpoints_free(endpoint_table *t) {
     for (size_t i = 0; i < t->bucket_count; i++) {
         endpoint *e = t->buckets[i];
         while (e) {
@@ -33,7 +33,7 @@ void endpoints_free(endpoint_table *t) {
     t->count = 0;
 }
 
-endpoint *endpoints_find(const endpoint_table *t, const char *name, size_t length, uint32_t hash) {
+endpoint *cfi_endpoints_find(const endpoint_table *t, const char *name, size_t length, uint32_t hash) {
     for (endpoint *e = t->buckets[hash & (t->bucket_count - 1)]; e; e = e->next)
         if (e->hash == hash && e->length == length && memcmp(e->name, name, length) == 0) return e;
     return NULL;
@@ -78,9 +78,9 @@ static int push(void ***array, uint32_t *count, uint32_t *capacity, void *item) 
     return 0;
 }
 
-int endpoints_subscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length) {
-    uint32_t hash = endpoint_hash(name, length);
-    endpoint *ep = endpoints_find(t, name, length, hash);
+int cfi_endpoints_subscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length) {
+    uint32_t hash = cfi_endpoint_hash(name, length);
+    endpoint *ep = cfi_endpoints_find(t, name, length, hash);
     if (ep) {
         for (uint32_t i = 0; i < conn->sub_count; i++)
             if (conn->subs[i]->ep == ep) return 0;
@@ -127,7 +127,7 @@ static void remove_subscription(endpoint_table *t, subscription *s) {
     if (ep->count == 0) remove_endpoint(t, ep);
 }
 
-int endpoints_unsubscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length) {
+int cfi_endpoints_unsubscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length) {
     for (uint32_t i = 0; i < conn->sub_count; i++) {
         subscription *s = conn->subs[i];
         if (s->ep->length == length && memcmp(s->ep->name, name, length) == 0) {
@@ -138,7 +138,7 @@ int endpoints_unsubscribe(endpoint_table *t, cf_conn *conn, const char *name, si
     return 0;
 }
 
-void endpoints_unsubscribe_all(endpoint_table *t, cf_conn *conn) {
+void cfi_endpoints_unsubscribe_all(endpoint_table *t, cf_conn *conn) {
     while (conn->sub_count > 0) remove_subscription(t, conn->subs[conn->sub_count - 1]);
     free(conn->subs);
     conn->subs = NULL;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint32_t endpoint_hash(const char *name, size_t length) {
+uint32_t cfi_endpoint_hash(const char *name, size_t length) {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (size_t i = 0; i < length; i++) {
         h ^= (uint8_t)name[i];
@@ -30,7 +30,7 @@ static cf_frame *frame_alloc(size_t length, const char *endpoint, size_t endpoin
     f->endpoint_length = (uint16_t)endpoint_length;
     if (endpoint_length) memcpy(f->endpoint, endpoint, endpoint_length);
     f->endpoint[endpoint_length] = '\0';
-    f->endpoint_hash = endpoint_hash(endpoint, endpoint_length);
+    f->endpoint_hash = cfi_endpoint_hash(endpoint, endpoint_length);
     f->bytes = (uint8_t *)f->endpoint + endpoint_length + 1;
     return f;
 }
@@ -46,9 +46,9 @@ cf_frame *cf_frame_create(int is_text, size_t payload_length, const char *endpoi
     return f;
 }
 
-cf_frame *frame_create_raw(size_t length) { return frame_alloc(length, NULL, 0); }
+cf_frame *cfi_frame_create_raw(size_t length) { return frame_alloc(length, NULL, 0); }
 
-cf_frame *frame_create_control(uint8_t opcode, const uint8_t *payload, size_t length) {
+cf_frame *cfi_frame_create_control(uint8_t opcode, const uint8_t *payload, size_t length) {
     if (length > 125) length = 125;
     cf_frame *f = frame_alloc(2 + length, NULL, 0);
     if (!f) return NULL;
@@ -57,7 +57,7 @@ cf_frame *frame_create_control(uint8_t opcode, const uint8_t *payload, size_t le
     return f;
 }
 
-cf_frame *frame_create_close(uint16_t code, const char *reason) {
+cf_frame *cfi_frame_create_close(uint16_t code, const char *reason) {
     uint8_t payload[125];
     size_t n = 0;
     if (code != 0) {
@@ -74,7 +74,7 @@ cf_frame *frame_create_close(uint16_t code, const char *reason) {
             n += r;
         }
     }
-    return frame_create_control(CF_WS_OP_CLOSE, payload, n);
+    return cfi_frame_create_control(CF_WS_OP_CLOSE, payload, n);
 }
 
 cf_frame *cf_frame_retain(cf_frame *frame) {

@@ -1,6 +1,6 @@
 /*
- * internal.h — private types shared by the CFanout sources. Not part of the
- * public API (that is include/cfanout.h alone).
+ * internal.h — private types and functions shared by the CFanout sources.
+ * Not part of the public API (that is include/cfanout.h alone).
  *
  * Ownership: a cf_loop owns its connections, its endpoint table and its
  * command queue; everything but the queue is touched only by the loop thread.
@@ -12,12 +12,12 @@
  *   subscriptions, the timer list, the write list and its epoll
  *   registration, and, within one loop turn only, from local variables:
  *   the epoll event array of the turn and the io_uring batch being written.
- * - conn_destroy takes it out of every one of those structures at once (it
- *   deletes the epoll registration before closing the fd) and puts it on the
- *   dead list. A destroyed connection is on no other list, so no later turn
- *   can reach it; pointers held during the current turn see CONN_DEAD and
- *   skip it. loop_free_dead frees the dead list only at the end of a turn,
- *   when no such local pointer is left.
+ * - cfi_conn_destroy takes it out of every one of those structures at once
+ *   (it deletes the epoll registration before closing the fd) and puts it on
+ *   the dead list. A destroyed connection is on no other list, so no later
+ *   turn can reach it; pointers held during the current turn see CONN_DEAD
+ *   and skip it. cfi_loop_free_dead frees the dead list only at the end of a
+ *   turn, when no such local pointer is left.
  * - Frames are refcounted. Each holder owns one reference: a command
  *   (PUBLISH, SEND) until it has run, each output queue entry until its bytes
  *   are written or the queue is released, the host's cache, a static route.
@@ -26,6 +26,14 @@
  *   anything that could change that queue.
  * - Other threads reach a loop only through its command queue, naming
  *   connections by cf_conn_id (loop, generation, fd), never by pointer.
+ *
+ * Naming: every function or variable declared here with external linkage
+ * is prefixed cfi_ ("cfanout internal"), so it cannot clash with a symbol
+ * of whatever links CFanout, and a reader sees at once that it is not the
+ * public cf_ API. Types, enum constants, macros and the static inline list
+ * helpers keep plain names: they have no linkage, so they cannot clash at
+ * link time, and a prefix would only lengthen every declaration. Static
+ * functions inside a .c file keep plain names too.
  */
 #ifndef CFANOUT_INTERNAL_H
 #define CFANOUT_INTERNAL_H
@@ -54,10 +62,10 @@ struct cf_frame {
 };
 
 /* A frame (or raw HTTP bytes) owned by one connection's output queue. */
-cf_frame *frame_create_raw(size_t length);
-cf_frame *frame_create_control(uint8_t opcode, const uint8_t *payload, size_t length);
-cf_frame *frame_create_close(uint16_t code, const char *reason);
-uint32_t endpoint_hash(const char *name, size_t length);
+cf_frame *cfi_frame_create_raw(size_t length);
+cf_frame *cfi_frame_create_control(uint8_t opcode, const uint8_t *payload, size_t length);
+cf_frame *cfi_frame_create_close(uint16_t code, const char *reason);
+uint32_t cfi_endpoint_hash(const char *name, size_t length);
 
 /* ------------------------------------------------------------ commands -- */
 
@@ -105,13 +113,13 @@ typedef struct endpoint_table {
     size_t count;
 } endpoint_table;
 
-void endpoints_init(endpoint_table *t);
-void endpoints_free(endpoint_table *t);
-endpoint *endpoints_find(const endpoint_table *t, const char *name, size_t length, uint32_t hash);
+void cfi_endpoints_init(endpoint_table *t);
+void cfi_endpoints_free(endpoint_table *t);
+endpoint *cfi_endpoints_find(const endpoint_table *t, const char *name, size_t length, uint32_t hash);
 /* Returns 1 if added, 0 if already subscribed, -1 on allocation failure. */
-int endpoints_subscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length);
-int endpoints_unsubscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length);
-void endpoints_unsubscribe_all(endpoint_table *t, cf_conn *conn);
+int cfi_endpoints_subscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length);
+int cfi_endpoints_unsubscribe(endpoint_table *t, cf_conn *conn, const char *name, size_t length);
+void cfi_endpoints_unsubscribe_all(endpoint_table *t, cf_conn *conn);
 
 /* ------------------------------------------------------- connections -- */
 
@@ -135,7 +143,8 @@ typedef struct out_queue {
 typedef struct cf_loop cf_loop;
 
 /* A connection's place in one of its loop's doubly linked lists (timers,
- * pending writes), so leaving it is O(1) and conn_destroy can leave all. */
+ * pending writes), so leaving it is O(1) and cfi_conn_destroy can leave
+ * all. */
 typedef struct conn_link {
     cf_conn *prev, *next;
 } conn_link;
@@ -266,30 +275,30 @@ struct cf_server {
 };
 
 /* Called by each loop thread once it runs (cf_server_start waits for all). */
-void server_loop_running(cf_server *s);
+void cfi_server_loop_running(cf_server *s);
 
 /* limits.c — connection limits, checked at each upgrade. */
 typedef enum { LIMIT_OK, LIMIT_TOTAL, LIMIT_ADDRESS } limit_verdict;
-cf_limits *limits_create(void);
-void limits_destroy(cf_limits *l);
+cf_limits *cfi_limits_create(void);
+void cfi_limits_destroy(cf_limits *l);
 /* Counts the connection in, or says which limit it would pass. */
-limit_verdict limits_admit(cf_server *s, cf_conn *c);
-void limits_release(cf_server *s, cf_conn *c);
-bool limits_origin_allowed(const cf_server *s, const char *origin);
+limit_verdict cfi_limits_admit(cf_server *s, cf_conn *c);
+void cfi_limits_release(cf_server *s, cf_conn *c);
+bool cfi_limits_origin_allowed(const cf_server *s, const char *origin);
 
-int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size);
-int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size);
-void loop_destroy(cf_loop *loop);
-void *loop_run(void *arg);
+int cfi_loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size);
+int cfi_loop_listen(cf_loop *loop, char *errstr, size_t errstr_size);
+void cfi_loop_destroy(cf_loop *loop);
+void *cfi_loop_run(void *arg);
 /* The single thread-safe entry point into a loop: queue + eventfd wake-up. */
-void loop_submit(cf_loop *loop, const loop_cmd *cmd);
-void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count);
+void cfi_loop_submit(cf_loop *loop, const loop_cmd *cmd);
+void cfi_loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count);
 /* Puts a live connection on the write list (no-op if listed or dead). */
-void loop_mark_write(cf_conn *c);
+void cfi_loop_mark_write(cf_conn *c);
 /* Writes every connection on the write list now, held writes included. */
-void loop_flush(cf_loop *loop);
+void cfi_loop_flush(cf_loop *loop);
 /* Frees the connections destroyed so far; only between loop turns. */
-void loop_free_dead(cf_loop *loop);
+void cfi_loop_free_dead(cf_loop *loop);
 
 /* The loop's intrusive connection lists (write_list, timer_list): `offset`
  * names the member's link for that list, WRITE_LINK or TIMER_LINK. A
@@ -319,29 +328,29 @@ static inline void conn_list_remove(cf_conn **head, cf_conn *c, size_t offset) {
 }
 
 /* conn.c — everything a connection does, run on its loop thread. */
-cf_conn *conn_create(cf_loop *loop, int fd);
-void conn_on_readable(cf_conn *c);
-void conn_on_writable(cf_conn *c);
-void conn_flush(cf_conn *c);
-/* The pieces of conn_flush, for batched submission (io_uring): gather the
+cf_conn *cfi_conn_create(cf_loop *loop, int fd);
+void cfi_conn_on_readable(cf_conn *c);
+void cfi_conn_on_writable(cf_conn *c);
+void cfi_conn_flush(cf_conn *c);
+/* The pieces of cfi_conn_flush, for batched submission (io_uring): gather the
  * queue into iov, apply one write's result (bytes or -errno; returns 0 queue
  * empty, 1 socket full, 2 more queued, -1 failed), then finish. */
-size_t conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total);
-int conn_wrote(cf_conn *c, ssize_t result, size_t attempted);
-void conn_flush_finish(cf_conn *c, int rc);
-bool conn_enqueue(cf_conn *c, cf_frame *frame);    /* takes a new reference; false if not queued */
-void conn_close(cf_conn *c, uint16_t code, const char *reason); /* graceful */
-void conn_destroy(cf_conn *c, uint16_t code);      /* immediate */
-void conn_on_timeout(cf_conn *c);
-void conn_free(cf_conn *c);
-void conn_set_deadline(cf_conn *c, uint64_t deadline_ms);
+size_t cfi_conn_gather(cf_conn *c, struct iovec *iov, int max, size_t *total);
+int cfi_conn_wrote(cf_conn *c, ssize_t result, size_t attempted);
+void cfi_conn_flush_finish(cf_conn *c, int rc);
+bool cfi_conn_enqueue(cf_conn *c, cf_frame *frame);    /* takes a new reference; false if not queued */
+void cfi_conn_close(cf_conn *c, uint16_t code, const char *reason); /* graceful */
+void cfi_conn_destroy(cf_conn *c, uint16_t code);      /* immediate */
+void cfi_conn_on_timeout(cf_conn *c);
+void cfi_conn_free(cf_conn *c);
+void cfi_conn_set_deadline(cf_conn *c, uint64_t deadline_ms);
 /* Pings a connection idle for half the idle timeout, closes one idle for all of it. */
-void conn_check_idle(cf_conn *c, uint64_t now);
+void cfi_conn_check_idle(cf_conn *c, uint64_t now);
 
 /* ---------------------------------------------------------------- clock -- */
 
 /* CLOCK_MONOTONIC, in milliseconds (deadlines) and nanoseconds (ticks, pacing). */
-uint64_t now_ms(void);
-uint64_t now_ns(void);
+uint64_t cfi_now_ms(void);
+uint64_t cfi_now_ns(void);
 
 #endif

@@ -28,13 +28,13 @@ struct cf_limits {
     address_count *buckets[ADDRESS_BUCKETS];
 };
 
-cf_limits *limits_create(void) {
+cf_limits *cfi_limits_create(void) {
     cf_limits *l = calloc(1, sizeof(cf_limits));
     if (l) pthread_mutex_init(&l->lock, NULL);
     return l;
 }
 
-void limits_destroy(cf_limits *l) {
+void cfi_limits_destroy(cf_limits *l) {
     if (!l) return;
     for (size_t i = 0; i < ADDRESS_BUCKETS; i++) {
         address_count *a = l->buckets[i];
@@ -76,7 +76,7 @@ static uint32_t ip_hash(const uint8_t *ip, int n) {
     return h;
 }
 
-limit_verdict limits_admit(cf_server *s, cf_conn *c) {
+limit_verdict cfi_limits_admit(cf_server *s, cf_conn *c) {
     cf_limits *l = s->limits;
     uint32_t max_total = s->config.max_connections, max_per = s->config.max_connections_per_address;
     uint8_t ip[16];
@@ -110,7 +110,7 @@ limit_verdict limits_admit(cf_server *s, cf_conn *c) {
     return LIMIT_OK;
 }
 
-void limits_release(cf_server *s, cf_conn *c) {
+void cfi_limits_release(cf_server *s, cf_conn *c) {
     if (!c->admitted) return;
     cf_limits *l = s->limits;
     pthread_mutex_lock(&l->lock);
@@ -127,7 +127,7 @@ void limits_release(cf_server *s, cf_conn *c) {
     c->address = NULL;
 }
 
-bool limits_origin_allowed(const cf_server *s, const char *origin) {
+bool cfi_limits_origin_allowed(const cf_server *s, const char *origin) {
     const char *list = s->allowed_origins;
     if (!list || !*list || !origin || !*origin) return true; /* no list, or not a browser */
     size_t n = strlen(origin);

@@ -8,7 +8,7 @@
  * (flush_batch). Write pacing may hold a connection's flush for a few turns.
  * EPOLLOUT is armed only while a socket's kernel buffer is full.
  *
- * loop_submit is the only function another thread may call: it appends to
+ * cfi_loop_submit is the only function another thread may call: it appends to
  * the command queue under a mutex and writes the eventfd only when the loop
  * has not been woken yet, so a burst of commands costs one wake-up.
  */
@@ -51,7 +51,7 @@
  * the loop runs its commands later in the same turn. */
 static __thread cf_loop *current_loop;
 
-int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size) {
+int cfi_loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t errstr_size) {
     memset(loop, 0, sizeof(*loop));
     loop->server = server;
     loop->index = index;
@@ -70,7 +70,7 @@ int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t 
     loop->read_capacity = 256 * 1024;
     loop->read_buffer = malloc(loop->read_capacity);
     loop->iov = malloc(sizeof(struct iovec) * IOV_MAX);
-    endpoints_init(&loop->endpoints);
+    cfi_endpoints_init(&loop->endpoints);
     if (loop->epoll_fd < 0 || loop->event_fd < 0 || !loop->conns || !loop->read_buffer ||
         !loop->iov || !loop->endpoints.buckets) {
         snprintf(errstr, errstr_size, "event loop %d: cannot allocate resources: %s", index,
@@ -85,7 +85,7 @@ int loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, size_t 
     return 0;
 }
 
-int loop_listen(cf_loop *loop, char *errstr, size_t errstr_size) {
+int cfi_loop_listen(cf_loop *loop, char *errstr, size_t errstr_size) {
     cf_server *s = loop->server;
     char port[8];
     snprintf(port, sizeof(port), "%u", s->bound_port ? s->bound_port : s->config.port);
@@ -137,7 +137,7 @@ static void release_commands(const loop_cmd *cmds, size_t count) {
     }
 }
 
-void loop_destroy(cf_loop *loop) {
+void cfi_loop_destroy(cf_loop *loop) {
     pthread_mutex_lock(&loop->queue_lock);
     release_commands(loop->queue, loop->queue_length);
     loop->queue_length = 0;
@@ -147,14 +147,14 @@ void loop_destroy(cf_loop *loop) {
     if (loop->listen_fd >= 0) close(loop->listen_fd);
     if (loop->event_fd >= 0) close(loop->event_fd);
     if (loop->epoll_fd >= 0) close(loop->epoll_fd);
-    endpoints_free(&loop->endpoints);
+    cfi_endpoints_free(&loop->endpoints);
     free(loop->conns);
     free(loop->read_buffer);
     free(loop->iov);
     pthread_mutex_destroy(&loop->queue_lock);
 }
 
-void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
+void cfi_loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
     bool wake = false;
     pthread_mutex_lock(&loop->queue_lock);
     if (loop->stopped) {
@@ -189,7 +189,7 @@ void loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
     }
 }
 
-void loop_submit(cf_loop *loop, const loop_cmd *cmd) { loop_submit_many(loop, cmd, 1); }
+void cfi_loop_submit(cf_loop *loop, const loop_cmd *cmd) { cfi_loop_submit_many(loop, cmd, 1); }
 
 static cf_conn *conn_by_id(cf_loop *loop, cf_conn_id id) {
     int fd = (int)(id & 0xFFFFFFFFu);
@@ -200,17 +200,17 @@ static cf_conn *conn_by_id(cf_loop *loop, cf_conn_id id) {
 
 static void publish(cf_loop *loop, cf_frame *frame) {
     STAT_ADD(loop, messages_published, 1);
-    endpoint *ep = endpoints_find(&loop->endpoints, frame->endpoint, frame->endpoint_length,
+    endpoint *ep = cfi_endpoints_find(&loop->endpoints, frame->endpoint, frame->endpoint_length,
                                   frame->endpoint_hash);
     if (!ep) return;
-    /* conn_enqueue never unsubscribes or destroys (a slow consumer is only
+    /* cfi_conn_enqueue never unsubscribes or destroys (a slow consumer is only
      * marked closing, a failed one torn down at its flush), so the
      * subscriber array is stable during this walk. */
     uint32_t delivered = 0;
     for (uint32_t i = 0; i < ep->count; i++) {
         cf_conn *c = ep->subs[i]->conn;
         if (c->state != CONN_OPEN) continue;
-        delivered += conn_enqueue(c, frame);
+        delivered += cfi_conn_enqueue(c, frame);
     }
     STAT_ADD(loop, messages_delivered, delivered);
 }
@@ -218,7 +218,7 @@ static void publish(cf_loop *loop, cf_frame *frame) {
 static void begin_stop(cf_loop *loop) {
     if (loop->stopping) return;
     loop->stopping = true;
-    loop->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+    loop->stop_deadline_ms = cfi_now_ms() + STOP_GRACE_MS;
     if (loop->listen_fd >= 0) {
         (void)epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->listen_fd, NULL); /* closed next anyway */
         close(loop->listen_fd);
@@ -227,8 +227,8 @@ static void begin_stop(cf_loop *loop) {
     for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
         cf_conn *c = loop->conns[fd];
         if (!c || c->state == CONN_DEAD) continue;
-        if (c->state == CONN_OPEN) conn_close(c, CF_CLOSE_GOING_AWAY, "server shutting down");
-        else if (c->state == CONN_HTTP) conn_destroy(c, 1006);
+        if (c->state == CONN_OPEN) cfi_conn_close(c, CF_CLOSE_GOING_AWAY, "server shutting down");
+        else if (c->state == CONN_HTTP) cfi_conn_destroy(c, 1006);
     }
 }
 
@@ -254,18 +254,18 @@ static void run_commands(cf_loop *loop) {
             break;
         case CMD_SUBSCRIBE:
             if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN)
-                endpoints_subscribe(&loop->endpoints, c, cmd->text, cmd->text_length);
+                cfi_endpoints_subscribe(&loop->endpoints, c, cmd->text, cmd->text_length);
             break;
         case CMD_UNSUBSCRIBE:
             if ((c = conn_by_id(loop, cmd->conn)))
-                endpoints_unsubscribe(&loop->endpoints, c, cmd->text, cmd->text_length);
+                cfi_endpoints_unsubscribe(&loop->endpoints, c, cmd->text, cmd->text_length);
             break;
         case CMD_SEND:
-            if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN) conn_enqueue(c, cmd->frame);
+            if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN) cfi_conn_enqueue(c, cmd->frame);
             break;
         case CMD_CLOSE:
             if ((c = conn_by_id(loop, cmd->conn)) && c->state == CONN_OPEN)
-                conn_close(c, cmd->code, cmd->text);
+                cfi_conn_close(c, cmd->code, cmd->text);
             break;
         case CMD_STOP:
             begin_stop(loop);
@@ -328,7 +328,7 @@ static void accept_connections(cf_loop *loop) {
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        cf_conn *c = conn_create(loop, fd);
+        cf_conn *c = cfi_conn_create(loop, fd);
         if (!c) {
             close(fd);
             continue;
@@ -337,7 +337,7 @@ static void accept_connections(cf_loop *loop) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) { /* never to be heard */
             STAT_ADD(loop, epoll_errors, 1);
-            conn_destroy(c, 1006);
+            cfi_conn_destroy(c, 1006);
         }
     }
 }
@@ -351,7 +351,7 @@ static void run_timers(cf_loop *loop, uint64_t now) {
     cf_conn *c = loop->timer_list;
     while (c) {
         cf_conn *next = c->timer_link.next; /* a timeout destroys c alone */
-        if (c->deadline_ms && now >= c->deadline_ms) conn_on_timeout(c);
+        if (c->deadline_ms && now >= c->deadline_ms) cfi_conn_on_timeout(c);
         c = next;
     }
 }
@@ -394,7 +394,7 @@ static void ring_close(cf_loop *loop) {
 
 /* ------------------------------------------------------------ write list -- */
 
-void loop_mark_write(cf_conn *c) {
+void cfi_loop_mark_write(cf_conn *c) {
     cf_loop *loop = c->loop;
     if (c->state == CONN_DEAD || conn_list_contains(&loop->write_list, c, WRITE_LINK)) return;
     conn_list_push(&loop->write_list, c, WRITE_LINK);
@@ -422,7 +422,7 @@ static unsigned apply_completions(cf_loop *loop, unsigned expected) {
         io_uring_cqe_seen(loop->ring, cqe);
         cf_conn *c = loop->ring_conns[i];
         loop->ring_conns[i] = NULL;
-        conn_flush_finish(c, conn_wrote(c, result, loop->ring_totals[i]));
+        cfi_conn_flush_finish(c, cfi_conn_wrote(c, result, loop->ring_totals[i]));
         applied++;
     }
     return applied;
@@ -438,11 +438,11 @@ static void flush_batch(cf_loop *loop) {
     cf_conn *c;
     while (count < RING_BATCH && (c = write_list_pop(loop))) {
         if (c->write_failed || c->out.count == 0) {
-            conn_flush(c); /* nothing to send: only its state to settle */
+            cfi_conn_flush(c); /* nothing to send: only its state to settle */
             continue;
         }
         struct iovec *iov = loop->ring_iov + (size_t)count * RING_IOV_PER_CONN;
-        size_t n = conn_gather(c, iov, RING_IOV_PER_CONN, &loop->ring_totals[count]);
+        size_t n = cfi_conn_gather(c, iov, RING_IOV_PER_CONN, &loop->ring_totals[count]);
         struct io_uring_sqe *sqe = io_uring_get_sqe(loop->ring);
         if (n == 1) {
             /* The fan-out case: one frame. SEND skips SENDMSG's msghdr import. */
@@ -470,20 +470,20 @@ static void flush_batch(cf_loop *loop) {
     ring_close(loop);
     for (unsigned i = 0; i < count; i++) {
         if (!(c = batch[i])) continue;
-        if (i < submitted) conn_destroy(c, 1006);
-        else conn_flush(c);
+        if (i < submitted) cfi_conn_destroy(c, 1006);
+        else cfi_conn_flush(c);
     }
     free(batch);
 }
 
-void loop_flush(cf_loop *loop) {
+void cfi_loop_flush(cf_loop *loop) {
     /* Flushing can list connections again (a close after a slow-consumer
      * cut, more frames than one send takes), so it runs until the list
      * stays empty. Pops from the list itself, never a detached copy, so a
      * connection destroyed meanwhile is simply no longer on it. */
     while (loop->write_list) {
         if (loop->ring) flush_batch(loop);
-        else conn_flush(write_list_pop(loop));
+        else cfi_conn_flush(write_list_pop(loop));
     }
 }
 
@@ -502,7 +502,7 @@ static uint32_t loop_write_delay(const cf_loop *loop) {
 static void flush_when_due(cf_loop *loop, uint64_t now) {
     uint32_t delay = loop_write_delay(loop);
     if (delay && now < loop->next_flush_ms) return;
-    loop_flush(loop);
+    cfi_loop_flush(loop);
     loop->next_flush_ms = now + delay;
 }
 
@@ -525,50 +525,50 @@ static void update_pacing(cf_loop *loop, uint64_t now) {
     loop->pacing_cpu_ns = cpu;
 }
 
-void loop_free_dead(cf_loop *loop) {
+void cfi_loop_free_dead(cf_loop *loop) {
     cf_conn *c = loop->dead_list;
     loop->dead_list = NULL;
     while (c) {
         cf_conn *next = c->next_dead;
-        conn_free(c);
+        cfi_conn_free(c);
         c = next;
     }
 }
 
-void *loop_run(void *arg) {
+void *cfi_loop_run(void *arg) {
     cf_loop *loop = arg;
     current_loop = loop;
     ring_open(loop);
-    server_loop_running(loop->server);
+    cfi_server_loop_running(loop->server);
     struct epoll_event events[MAX_EVENTS];
-    uint64_t next_tick = now_ms() + TIMER_TICK_MS;
-    uint64_t next_idle_sweep = now_ms() + IDLE_SWEEP_MS;
+    uint64_t next_tick = cfi_now_ms() + TIMER_TICK_MS;
+    uint64_t next_idle_sweep = cfi_now_ms() + IDLE_SWEEP_MS;
     bool idle_checks = loop->server->config.idle_timeout_ms > 0;
     cf_server *server = loop->server;
     bool ticking = loop->index == 0 && server->tick;
-    uint64_t next_source_tick = now_ns() + (ticking ? server->tick_interval_ns : 0);
-    loop->pacing_start_ns = now_ns();
+    uint64_t next_source_tick = cfi_now_ns() + (ticking ? server->tick_interval_ns : 0);
+    loop->pacing_start_ns = cfi_now_ns();
     loop->pacing_cpu_ns = thread_cpu_ns();
     for (;;) {
         /* Sleep until an event, the next timer sweep (when anything is timed)
          * or the source's next tick, whichever comes first. */
         int64_t wait_ns = -1;
         if (loop->timer_list || loop->stopping || loop->accept_paused || (idle_checks && loop->conn_count > 0)) {
-            uint64_t now = now_ms();
+            uint64_t now = cfi_now_ms();
             wait_ns = next_tick > now ? (int64_t)(next_tick - now) * 1000000 : 0;
         }
         if (ticking) {
-            uint64_t now = now_ns();
+            uint64_t now = cfi_now_ns();
             int64_t until = next_source_tick > now ? (int64_t)(next_source_tick - now) : 0;
             if (wait_ns < 0 || until < wait_ns) wait_ns = until;
         }
         if (loop->write_list && loop_write_delay(loop)) {
             /* Held writes: wake when they are due. */
-            uint64_t now = now_ms();
+            uint64_t now = cfi_now_ms();
             int64_t until = loop->next_flush_ms > now ? (int64_t)(loop->next_flush_ms - now) * 1000000 : 0;
             if (wait_ns < 0 || until < wait_ns) wait_ns = until;
         }
-        uint64_t wait_started = now_ns();
+        uint64_t wait_started = cfi_now_ns();
         int n;
         if (wait_ns < 0) {
             n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, -1);
@@ -576,7 +576,7 @@ void *loop_run(void *arg) {
             struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
             n = epoll_pwait2(loop->epoll_fd, events, MAX_EVENTS, &ts, NULL);
         }
-        uint64_t woke = now_ns();
+        uint64_t woke = cfi_now_ns();
         /* Idle for a whole period: not overloaded, whatever came before. */
         if (woke - wait_started >= PACING_PERIOD_NS) loop->write_delay_ms = 0;
         update_pacing(loop, woke);
@@ -597,12 +597,12 @@ void *loop_run(void *arg) {
             } else {
                 cf_conn *c = tag;
                 if (c->state == CONN_DEAD) continue;
-                if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn_on_readable(c);
-                if (c->state != CONN_DEAD && (events[i].events & EPOLLOUT)) conn_on_writable(c);
+                if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cfi_conn_on_readable(c);
+                if (c->state != CONN_DEAD && (events[i].events & EPOLLOUT)) cfi_conn_on_writable(c);
             }
         }
         if (ticking && !loop->stopping) {
-            uint64_t now = now_ns();
+            uint64_t now = cfi_now_ns();
             if (now >= next_source_tick) {
                 server->tick(server->tick_context);
                 next_source_tick += server->tick_interval_ns;
@@ -613,7 +613,7 @@ void *loop_run(void *arg) {
         /* Commands a command's callback submitted to this loop run now:
          * a loop's own submissions do not wake it. */
         for (int again = 0; again < 4 && !queue_is_empty(loop); again++) run_commands(loop);
-        uint64_t now = now_ms();
+        uint64_t now = cfi_now_ms();
         flush_when_due(loop, now);
         if (now >= next_tick) {
             run_timers(loop, now);
@@ -621,20 +621,20 @@ void *loop_run(void *arg) {
                 /* A walk over the loop's connections once a second: cheap
                  * next to the traffic of that many connections. */
                 for (size_t fd = 0; fd < loop->conns_capacity; fd++)
-                    if (loop->conns[fd]) conn_check_idle(loop->conns[fd], now);
+                    if (loop->conns[fd]) cfi_conn_check_idle(loop->conns[fd], now);
                 next_idle_sweep = now + IDLE_SWEEP_MS;
             }
             flush_when_due(loop, now);
             next_tick = now + TIMER_TICK_MS;
         }
-        loop_free_dead(loop);
+        cfi_loop_free_dead(loop);
         if (loop->stopping && (loop->conn_count == 0 || now >= loop->stop_deadline_ms)) break;
     }
     for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
         cf_conn *c = loop->conns[fd];
-        if (c && c->state != CONN_DEAD) conn_destroy(c, 1006);
+        if (c && c->state != CONN_DEAD) cfi_conn_destroy(c, 1006);
     }
-    loop_free_dead(loop);
+    cfi_loop_free_dead(loop);
     ring_close(loop);
     /* From now on nobody runs this loop's commands: drop what is queued and
      * what comes later (host threads may still reply to gone connections). */

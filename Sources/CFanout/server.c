@@ -71,7 +71,7 @@ cf_server *cf_server_create(const cf_server_config *config, char *errstr, size_t
     s->config.allowed_origins = s->allowed_origins;
     pthread_mutex_init(&s->running_lock, NULL);
     pthread_cond_init(&s->running_changed, NULL);
-    s->limits = limits_create();
+    s->limits = cfi_limits_create();
     if (!s->limits) {
         snprintf(errstr, errstr_size, "out of memory");
         cf_server_destroy(s);
@@ -87,7 +87,7 @@ cf_server *cf_server_create(const cf_server_config *config, char *errstr, size_t
         return NULL;
     }
     for (int i = 0; i < s->loop_count; i++) {
-        if (loop_init(&s->loops[i], s, i, errstr, errstr_size) != 0) {
+        if (cfi_loop_init(&s->loops[i], s, i, errstr, errstr_size) != 0) {
             s->loop_count = i + 1;
             cf_server_destroy(s);
             return NULL;
@@ -111,7 +111,7 @@ int cf_server_add_static(cf_server *s, const char *path, const char *content_typ
         snprintf(errstr, errstr_size, "content type too long");
         return -1;
     }
-    cf_frame *response = frame_create_raw((size_t)n + length);
+    cf_frame *response = cfi_frame_create_raw((size_t)n + length);
     static_route *routes = realloc(s->statics, (s->static_count + 1) * sizeof(static_route));
     if (!response || !routes) {
         cf_frame_release(response);
@@ -139,10 +139,10 @@ int cf_server_start(cf_server *s, const cf_callbacks *callbacks, char *errstr, s
     if (s->started) return 0;
     if (callbacks) s->callbacks = *callbacks;
     for (int i = 0; i < s->loop_count; i++)
-        if (loop_listen(&s->loops[i], errstr, errstr_size) != 0) return -1;
+        if (cfi_loop_listen(&s->loops[i], errstr, errstr_size) != 0) return -1;
     s->started = true;
     for (int i = 0; i < s->loop_count; i++) {
-        int rc = pthread_create(&s->loops[i].thread, NULL, loop_run, &s->loops[i]);
+        int rc = pthread_create(&s->loops[i].thread, NULL, cfi_loop_run, &s->loops[i]);
         if (rc != 0) {
             snprintf(errstr, errstr_size, "cannot start event loop thread: %s", strerror(rc));
             cf_server_stop(s);
@@ -161,7 +161,7 @@ int cf_server_start(cf_server *s, const cf_callbacks *callbacks, char *errstr, s
     return 0;
 }
 
-void server_loop_running(cf_server *s) {
+void cfi_server_loop_running(cf_server *s) {
     pthread_mutex_lock(&s->running_lock);
     s->loops_running++;
     pthread_cond_broadcast(&s->running_changed);
@@ -184,7 +184,7 @@ void cf_server_stop(cf_server *s) {
     s->stopped = true;
     loop_cmd stop = {.type = CMD_STOP};
     for (int i = 0; i < s->loop_count; i++)
-        if (s->loops[i].thread_started) loop_submit(&s->loops[i], &stop);
+        if (s->loops[i].thread_started) cfi_loop_submit(&s->loops[i], &stop);
     for (int i = 0; i < s->loop_count; i++)
         if (s->loops[i].thread_started) pthread_join(s->loops[i].thread, NULL);
 }
@@ -192,7 +192,7 @@ void cf_server_stop(cf_server *s) {
 void cf_server_destroy(cf_server *s) {
     if (!s) return;
     cf_server_stop(s);
-    for (int i = 0; s->loops && i < s->loop_count; i++) loop_destroy(&s->loops[i]);
+    for (int i = 0; s->loops && i < s->loop_count; i++) cfi_loop_destroy(&s->loops[i]);
     free(s->loops);
     for (size_t i = 0; i < s->static_count; i++) {
         free(s->statics[i].path);
@@ -203,7 +203,7 @@ void cf_server_destroy(cf_server *s) {
     free(s->stream_path);
     free(s->echo_path);
     free(s->allowed_origins);
-    limits_destroy(s->limits);
+    cfi_limits_destroy(s->limits);
     pthread_mutex_destroy(&s->running_lock);
     pthread_cond_destroy(&s->running_changed);
     free(s);
@@ -239,7 +239,7 @@ void cf_server_publish_batch(cf_server *s, cf_frame *const *frames, size_t count
         for (int l = 0; l < s->loop_count; l++) {
             for (size_t i = 0; i < chunk; i++)
                 cmds[i] = (loop_cmd){.type = CMD_PUBLISH, .frame = cf_frame_retain(frames[done + i])};
-            loop_submit_many(&s->loops[l], cmds, chunk);
+            cfi_loop_submit_many(&s->loops[l], cmds, chunk);
         }
         done += chunk;
     }
@@ -260,7 +260,7 @@ static void submit_text(cf_server *s, uint8_t type, cf_conn_id conn, uint16_t co
         copy[length] = '\0';
     }
     loop_cmd cmd = {.type = type, .conn = conn, .code = code, .text = copy, .text_length = length};
-    loop_submit(loop, &cmd);
+    cfi_loop_submit(loop, &cmd);
 }
 
 void cf_server_subscribe(cf_server *s, cf_conn_id conn, const char *endpoint, size_t length) {
@@ -273,12 +273,12 @@ void cf_server_unsubscribe(cf_server *s, cf_conn_id conn, const char *endpoint, 
 
 void cf_server_watch_fd(cf_server *s, int fd, cf_ready_fn ready, void *context) {
     loop_cmd cmd = {.type = CMD_WATCH, .fd = fd, .ready = ready, .context = context};
-    loop_submit(&s->loops[0], &cmd);
+    cfi_loop_submit(&s->loops[0], &cmd);
 }
 
 void cf_server_unwatch_fd(cf_server *s) {
     loop_cmd cmd = {.type = CMD_UNWATCH};
-    loop_submit(&s->loops[0], &cmd);
+    cfi_loop_submit(&s->loops[0], &cmd);
 }
 
 void cf_server_close(cf_server *s, cf_conn_id conn, uint16_t code, const char *reason) {
@@ -292,5 +292,5 @@ void cf_server_send(cf_server *s, cf_conn_id conn, cf_frame *frame) {
         return;
     }
     loop_cmd cmd = {.type = CMD_SEND, .conn = conn, .frame = frame};
-    loop_submit(loop, &cmd);
+    cfi_loop_submit(loop, &cmd);
 }

@@ -6,9 +6,9 @@
 // It drives the real code in-process on one thread: a server is created once
 // (its loops exist, no thread is started), and each input gets a connection
 // on one end of a socketpair. The harness plays both the client (writes the
-// input into the other end, in chunks) and the loop (conn_on_readable,
-// then the host's commands, then loop_flush; EPOLLOUT from the loop's own
-// epoll set; loop_free_dead at the end of the "turn").
+// input into the other end, in chunks) and the loop (cfi_conn_on_readable,
+// then the host's commands, then cfi_loop_flush; EPOLLOUT from the loop's own
+// epoll set; cfi_loop_free_dead at the end of the "turn").
 //
 // Input layout:
 //   byte 0  flags: bits 0-1 the request prepended to the input (0 none: the
@@ -256,16 +256,16 @@ static void run_host_commands(void) {
         bool open = conn && conn->state == CONN_OPEN;
         switch (cmd->kind) {
         case CMD_REPLY:
-            if (open) conn_enqueue(conn, cmd->frame);
+            if (open) cfi_conn_enqueue(conn, cmd->frame);
             break;
         case CMD_CLOSE_CONN:
-            if (open) conn_close(conn, cmd->code, cmd->text);
+            if (open) cfi_conn_close(conn, cmd->code, cmd->text);
             break;
         case CMD_SUB:
-            if (open) endpoints_subscribe(&loop->endpoints, conn, cmd->text, cmd->length);
+            if (open) cfi_endpoints_subscribe(&loop->endpoints, conn, cmd->text, cmd->length);
             break;
         case CMD_UNSUB:
-            if (conn) endpoints_unsubscribe(&loop->endpoints, conn, cmd->text, cmd->length);
+            if (conn) cfi_endpoints_unsubscribe(&loop->endpoints, conn, cmd->text, cmd->length);
             break;
         }
         cf_frame_release(cmd->frame);
@@ -347,10 +347,10 @@ static uint32_t next_random(uint32_t *s) {
 // run the host's commands, write, then (unless the client is not reading)
 // take what arrived and deliver EPOLLOUT if the socket drained.
 static void turn(int client, bool client_reads) {
-    if (conn) conn_on_readable(conn);
+    if (conn) cfi_conn_on_readable(conn);
     if (conn && conn->state == CONN_DEAD) conn = NULL;
     run_host_commands();
-    loop_flush(loop);
+    cfi_loop_flush(loop);
     if (conn && conn->state == CONN_DEAD) conn = NULL;
     for (int round = 0; client_reads && round < 64; round++) {
         drain(client);
@@ -361,11 +361,11 @@ static void turn(int client, bool client_reads) {
         for (int i = 0; i < n; i++)
             if (conn && ev[i].data.ptr == conn && (ev[i].events & EPOLLOUT)) writable = true;
         if (!writable) break;
-        conn_on_writable(conn);
-        loop_flush(loop);
+        cfi_conn_on_writable(conn);
+        cfi_loop_flush(loop);
         if (conn && conn->state == CONN_DEAD) conn = NULL;
     }
-    loop_free_dead(loop);
+    cfi_loop_free_dead(loop);
 }
 
 // The client closes its socket in the middle of a loop turn: after the
@@ -380,24 +380,24 @@ static void client_vanishes(int *client) {
         cf_frame *f = cf_frame_create(0, 4, "/late", 5, &payload);
         if (f) {
             memcpy(payload, "late", 4);
-            conn_enqueue(conn, f);
+            cfi_conn_enqueue(conn, f);
             cf_frame_release(f);
         }
     }
-    loop_flush(loop);
+    cfi_loop_flush(loop);
     if (conn && conn->state == CONN_DEAD) conn = NULL;
     struct epoll_event ev[8];
     int n = epoll_wait(loop->epoll_fd, ev, 8, 0);
     for (int i = 0; i < n && conn; i++) {
         if (ev[i].data.ptr != conn) continue;
-        if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn_on_readable(conn);
-        if (conn->state != CONN_DEAD && (ev[i].events & EPOLLOUT)) conn_on_writable(conn);
+        if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cfi_conn_on_readable(conn);
+        if (conn->state != CONN_DEAD && (ev[i].events & EPOLLOUT)) cfi_conn_on_writable(conn);
         if (conn->state == CONN_DEAD) conn = NULL;
     }
     run_host_commands();
-    loop_flush(loop);
+    cfi_loop_flush(loop);
     if (conn && conn->state == CONN_DEAD) conn = NULL;
-    loop_free_dead(loop);
+    cfi_loop_free_dead(loop);
 }
 
 enum { END_DESTROY, END_EOF, END_TIME, END_VANISH };
@@ -433,7 +433,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     out_overflow = false;
     opens = closes = 0;
     cmd_count = 0;
-    conn = conn_create(loop, sv[0]);
+    conn = cfi_conn_create(loop, sv[0]);
     CHECK(conn);
     conn_id = conn->id;
     // As accept_connections does: the loop's epoll set watches it.
@@ -454,11 +454,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (conn && ending == END_TIME) {
         // Half the idle timeout (a ping), all of it (close 1001), then
         // whatever deadline is pending (handshake or close timeout).
-        conn_check_idle(conn, conn->heard_ms + IDLE_TIMEOUT_MS / 2);
+        cfi_conn_check_idle(conn, conn->heard_ms + IDLE_TIMEOUT_MS / 2);
         turn(sv[1], client_reads);
-        if (conn) conn_check_idle(conn, conn->heard_ms + IDLE_TIMEOUT_MS);
+        if (conn) cfi_conn_check_idle(conn, conn->heard_ms + IDLE_TIMEOUT_MS);
         turn(sv[1], client_reads);
-        if (conn && conn->deadline_ms) conn_on_timeout(conn);
+        if (conn && conn->deadline_ms) cfi_conn_on_timeout(conn);
         if (conn && conn->state == CONN_DEAD) conn = NULL;
         turn(sv[1], client_reads);
     }
@@ -470,11 +470,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         shutdown(sv[1], SHUT_WR);
         turn(sv[1], true);
     }
-    if (conn) conn_destroy(conn, 1006);
+    if (conn) cfi_conn_destroy(conn, 1006);
     conn = NULL;
     run_host_commands(); // releases what the host queued for a connection now gone
-    loop_flush(loop);
-    loop_free_dead(loop);
+    cfi_loop_flush(loop);
+    cfi_loop_free_dead(loop);
     if (sv[1] >= 0) {
         drain(sv[1]);
         close(sv[1]);

@@ -10,7 +10,7 @@
  *
  * Threading: every cf_server_* function marked THREAD-SAFE may be called from
  * any thread; they post a command to the owning loop (queue + eventfd
- * wake-up, see loop_submit in loop.c). Callbacks run on loop threads.
+ * wake-up, see cfi_loop_submit in loop.c). Callbacks run on loop threads.
  *
  * Errors: functions that can fail on bad configuration return NULL or -1 and
  * write a human-readable message to errstr (librdkafka's convention).
