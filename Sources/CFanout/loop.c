@@ -535,109 +535,139 @@ void cfi_loop_free_dead(cf_loop *loop) {
     }
 }
 
-void *cfi_loop_run(void *arg) {
-    cf_loop *loop = arg;
-    current_loop = loop;
-    ring_open(loop);
-    cfi_server_loop_running(loop->server);
-    struct epoll_event events[MAX_EVENTS];
-    uint64_t next_tick = cfi_now_ms() + TIMER_TICK_MS;
-    uint64_t next_idle_sweep = cfi_now_ms() + IDLE_SWEEP_MS;
-    bool idle_checks = loop->server->config.idle_timeout_ms > 0;
-    cf_server *server = loop->server;
-    bool ticking = loop->index == 0 && server->tick;
-    uint64_t next_source_tick = cfi_now_ns() + (ticking ? server->tick_interval_ns : 0);
-    loop->pacing_start_ns = cfi_now_ns();
-    loop->pacing_cpu_ns = thread_cpu_ns();
-    for (;;) {
-        /* Sleep until an event, the next timer sweep (when anything is timed)
-         * or the source's next tick, whichever comes first. */
-        int64_t wait_ns = -1;
-        if (loop->timer_list || loop->stopping || loop->accept_paused || (idle_checks && loop->conn_count > 0)) {
-            uint64_t now = cfi_now_ms();
-            wait_ns = next_tick > now ? (int64_t)(next_tick - now) * 1000000 : 0;
-        }
-        if (ticking) {
-            uint64_t now = cfi_now_ns();
-            int64_t until = next_source_tick > now ? (int64_t)(next_source_tick - now) : 0;
-            if (wait_ns < 0 || until < wait_ns) wait_ns = until;
-        }
-        if (loop->write_list && loop_write_delay(loop)) {
-            /* Held writes: wake when they are due. */
-            uint64_t now = cfi_now_ms();
-            int64_t until = loop->next_flush_ms > now ? (int64_t)(loop->next_flush_ms - now) * 1000000 : 0;
-            if (wait_ns < 0 || until < wait_ns) wait_ns = until;
-        }
-        uint64_t wait_started = cfi_now_ns();
-        int n;
-        if (wait_ns < 0) {
-            n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, -1);
-        } else {
-            struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
-            n = epoll_pwait2(loop->epoll_fd, events, MAX_EVENTS, &ts, NULL);
-        }
-        uint64_t woke = cfi_now_ns();
-        /* Idle for a whole period: not overloaded, whatever came before. */
-        if (woke - wait_started >= PACING_PERIOD_NS) loop->write_delay_ms = 0;
-        update_pacing(loop, woke);
-        for (int i = 0; i < n; i++) {
-            void *tag = events[i].data.ptr;
-            if (tag == TAG_EVENTFD) {
-                uint64_t v;
-                ssize_t r = read(loop->event_fd, &v, sizeof(v));
-                (void)r;
-            } else if (tag == TAG_LISTENER) {
-                if (!loop->stopping) accept_connections(loop);
-            } else if (tag == TAG_WATCH) {
-                if (loop->watch_fd >= 0) {
-                    uint8_t drain[64];
-                    while (read(loop->watch_fd, drain, sizeof(drain)) > 0) {}
-                    loop->watch_ready(loop->watch_context);
-                }
-            } else {
-                cf_conn *c = tag;
-                if (c->state == CONN_DEAD) continue;
-                if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cfi_conn_on_readable(c);
-                if (c->state != CONN_DEAD && (events[i].events & EPOLLOUT)) cfi_conn_on_writable(c);
-            }
-        }
-        if (ticking && !loop->stopping) {
-            uint64_t now = cfi_now_ns();
-            if (now >= next_source_tick) {
-                server->tick(server->tick_context);
-                next_source_tick += server->tick_interval_ns;
-                if (next_source_tick <= now) next_source_tick = now + server->tick_interval_ns; /* fell behind */
-            }
-        }
-        run_commands(loop);
-        /* Commands a command's callback submitted to this loop run now:
-         * a loop's own submissions do not wake it. */
-        for (int again = 0; again < 4 && !queue_is_empty(loop); again++) run_commands(loop);
+/* ------------------------------------------------------------- the turn -- */
+
+/* What cfi_loop_run carries from one turn to the next: when the timer sweep,
+ * the idle sweep and the source's tick are next due. Kept on the loop
+ * thread's stack, like the event array. */
+typedef struct loop_schedule {
+    uint64_t next_tick;         /* ms: timers, a paused listener, the idle sweep */
+    uint64_t next_idle_sweep;   /* ms */
+    uint64_t next_source_tick;  /* ns, when ticking */
+    bool idle_checks;           /* an idle timeout is configured */
+    bool ticking;               /* loop 0 of a server with a ticker */
+} loop_schedule;
+
+/* How long epoll may sleep (ns, -1 = until an event): until the next timer
+ * sweep when anything is timed, the source's next tick, or the moment held
+ * writes are due, whichever comes first. Reads the clock only for the
+ * deadlines in force. */
+static inline int64_t wait_timeout_ns(const cf_loop *loop, const loop_schedule *sched) {
+    int64_t wait_ns = -1;
+    if (loop->timer_list || loop->stopping || loop->accept_paused || (sched->idle_checks && loop->conn_count > 0)) {
         uint64_t now = cfi_now_ms();
-        flush_when_due(loop, now);
-        if (now >= next_tick) {
-            run_timers(loop, now);
-            if (idle_checks && now >= next_idle_sweep) {
-                /* A walk over the loop's connections once a second: cheap
-                 * next to the traffic of that many connections. */
-                for (size_t fd = 0; fd < loop->conns_capacity; fd++)
-                    if (loop->conns[fd]) cfi_conn_check_idle(loop->conns[fd], now);
-                next_idle_sweep = now + IDLE_SWEEP_MS;
-            }
-            flush_when_due(loop, now);
-            next_tick = now + TIMER_TICK_MS;
-        }
-        cfi_loop_free_dead(loop);
-        if (loop->stopping && (loop->conn_count == 0 || now >= loop->stop_deadline_ms)) break;
+        wait_ns = sched->next_tick > now ? (int64_t)(sched->next_tick - now) * 1000000 : 0;
     }
+    if (sched->ticking) {
+        uint64_t now = cfi_now_ns();
+        int64_t until = sched->next_source_tick > now ? (int64_t)(sched->next_source_tick - now) : 0;
+        if (wait_ns < 0 || until < wait_ns) wait_ns = until;
+    }
+    if (loop->write_list && loop_write_delay(loop)) {
+        /* Held writes: wake when they are due. */
+        uint64_t now = cfi_now_ms();
+        int64_t until = loop->next_flush_ms > now ? (int64_t)(loop->next_flush_ms - now) * 1000000 : 0;
+        if (wait_ns < 0 || until < wait_ns) wait_ns = until;
+    }
+    return wait_ns;
+}
+
+/* Sleeps in epoll for at most wait_ns and returns its events. The two clock
+ * reads around the sleep also drive write pacing: a loop that slept a whole
+ * pacing period is not overloaded, whatever came before, and each period's
+ * end re-decides the write delay (update_pacing). */
+static inline int wait_for_events(cf_loop *loop, struct epoll_event *events, int64_t wait_ns) {
+    uint64_t wait_started = cfi_now_ns();
+    int n;
+    if (wait_ns < 0) {
+        n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, -1);
+    } else {
+        struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
+        n = epoll_pwait2(loop->epoll_fd, events, MAX_EVENTS, &ts, NULL);
+    }
+    uint64_t woke = cfi_now_ns();
+    if (woke - wait_started >= PACING_PERIOD_NS) loop->write_delay_ms = 0;
+    update_pacing(loop, woke);
+    return n;
+}
+
+/* Dispatches one turn's events: the wake-up eventfd (only drained: the
+ * commands run after the events anyway), the listener, the source's fd, and
+ * connections. A connection destroyed earlier in the same turn is still in
+ * the array: it is CONN_DEAD, skipped, and freed only at the turn's end. */
+static inline void handle_events(cf_loop *loop, const struct epoll_event *events, int n) {
+    for (int i = 0; i < n; i++) {
+        void *tag = events[i].data.ptr;
+        if (tag == TAG_EVENTFD) {
+            uint64_t v;
+            ssize_t r = read(loop->event_fd, &v, sizeof(v));
+            (void)r;
+        } else if (tag == TAG_LISTENER) {
+            if (!loop->stopping) accept_connections(loop);
+        } else if (tag == TAG_WATCH) {
+            if (loop->watch_fd >= 0) {
+                uint8_t drain[64];
+                while (read(loop->watch_fd, drain, sizeof(drain)) > 0) {}
+                loop->watch_ready(loop->watch_context);
+            }
+        } else {
+            cf_conn *c = tag;
+            if (c->state == CONN_DEAD) continue;
+            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) cfi_conn_on_readable(c);
+            if (c->state != CONN_DEAD && (events[i].events & EPOLLOUT)) cfi_conn_on_writable(c);
+        }
+    }
+}
+
+/* Runs the source's tick (loop 0 of a server with a ticker) when it is due,
+ * before the commands, so what it publishes goes out in this turn's flush.
+ * Ticks missed by more than an interval are skipped, not made up. */
+static inline void run_source_tick(cf_loop *loop, loop_schedule *sched) {
+    if (!sched->ticking || loop->stopping) return;
+    cf_server *server = loop->server;
+    uint64_t now = cfi_now_ns();
+    if (now >= sched->next_source_tick) {
+        server->tick(server->tick_context);
+        sched->next_source_tick += server->tick_interval_ns;
+        if (sched->next_source_tick <= now) /* fell behind */
+            sched->next_source_tick = now + server->tick_interval_ns;
+    }
+}
+
+/* Runs the commands other threads posted, then those that running them
+ * posted to this loop (a callback's reply): a loop's own submissions do not
+ * wake it, so they run now, a bounded number of rounds. */
+static inline void run_all_commands(cf_loop *loop) {
+    run_commands(loop);
+    for (int again = 0; again < 4 && !queue_is_empty(loop); again++) run_commands(loop);
+}
+
+/* Every TIMER_TICK_MS: deadlines (and a paused listener), once a second the
+ * idle sweep, then a flush of what they queued (close frames, pings). */
+static inline void run_timer_tick(cf_loop *loop, loop_schedule *sched, uint64_t now) {
+    run_timers(loop, now);
+    if (sched->idle_checks && now >= sched->next_idle_sweep) {
+        /* A walk over the loop's connections once a second: cheap
+         * next to the traffic of that many connections. */
+        for (size_t fd = 0; fd < loop->conns_capacity; fd++)
+            if (loop->conns[fd]) cfi_conn_check_idle(loop->conns[fd], now);
+        sched->next_idle_sweep = now + IDLE_SWEEP_MS;
+    }
+    flush_when_due(loop, now);
+    sched->next_tick = now + TIMER_TICK_MS;
+}
+
+/* After the last turn: ends the connections left (the stop grace is over),
+ * frees them, closes the ring, and from now on drops this loop's commands,
+ * queued or still to come (host threads may still reply to gone
+ * connections). */
+static void finish_loop(cf_loop *loop) {
     for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
         cf_conn *c = loop->conns[fd];
         if (c && c->state != CONN_DEAD) cfi_conn_destroy(c, 1006);
     }
     cfi_loop_free_dead(loop);
     ring_close(loop);
-    /* From now on nobody runs this loop's commands: drop what is queued and
-     * what comes later (host threads may still reply to gone connections). */
     pthread_mutex_lock(&loop->queue_lock);
     loop->stopped = true;
     loop_cmd *left = loop->queue;
@@ -647,5 +677,38 @@ void *cfi_loop_run(void *arg) {
     pthread_mutex_unlock(&loop->queue_lock);
     release_commands(left, left_count);
     free(left);
+}
+
+/* The loop thread. Each turn, in this order: sleep until something is due,
+ * handle the events, run the source's tick, run the commands, flush (unless
+ * writes are held), on the timer tick run deadlines and the idle sweep and
+ * flush again, and free the connections destroyed during the turn. It ends
+ * once stopping and every connection is gone or the stop grace is over. */
+void *cfi_loop_run(void *arg) {
+    cf_loop *loop = arg;
+    current_loop = loop;
+    ring_open(loop);
+    cfi_server_loop_running(loop->server);
+    struct epoll_event events[MAX_EVENTS];
+    loop_schedule sched;
+    sched.next_tick = cfi_now_ms() + TIMER_TICK_MS;
+    sched.next_idle_sweep = cfi_now_ms() + IDLE_SWEEP_MS;
+    sched.idle_checks = loop->server->config.idle_timeout_ms > 0;
+    sched.ticking = loop->index == 0 && loop->server->tick;
+    sched.next_source_tick = cfi_now_ns() + (sched.ticking ? loop->server->tick_interval_ns : 0);
+    loop->pacing_start_ns = cfi_now_ns();
+    loop->pacing_cpu_ns = thread_cpu_ns();
+    for (;;) {
+        int n = wait_for_events(loop, events, wait_timeout_ns(loop, &sched));
+        handle_events(loop, events, n);
+        run_source_tick(loop, &sched);
+        run_all_commands(loop);
+        uint64_t now = cfi_now_ms();
+        flush_when_due(loop, now);
+        if (now >= sched.next_tick) run_timer_tick(loop, &sched, now);
+        cfi_loop_free_dead(loop);
+        if (loop->stopping && (loop->conn_count == 0 || now >= loop->stop_deadline_ms)) break;
+    }
+    finish_loop(loop);
     return NULL;
 }
