@@ -1,6 +1,9 @@
 /*
  * conn.c — one connection's life on its loop thread: the HTTP upgrade, the
- * RFC 6455 frame reader, the output queue, and the close handshake.
+ * RFC 6455 frame reader, the output queue, and the close handshake. What a
+ * request that is not an upgrade gets (a static route, /readyz, an HTTP
+ * error) is decided and formatted in http_responses.c; it comes back here
+ * to be queued (cfi_conn_respond_and_drain).
  *
  * Input is read into the loop's shared buffer and parsed in place; only the
  * tail of an incomplete request head or frame is copied into the connection,
@@ -343,21 +346,7 @@ void cfi_conn_on_timeout(cf_conn *c) {
 
 /* ----------------------------------------------------------- handshake -- */
 
-static const char *status_text(int status) {
-    switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 414: return "URI Too Long";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-    }
-}
-
+/* Queues raw bytes (an HTTP response head) as a frame of their own. */
 static void enqueue_text(cf_conn *c, const char *text, size_t length) {
     cf_frame *f = cfi_frame_create_raw(length);
     if (!f) {
@@ -368,34 +357,13 @@ static void enqueue_text(cf_conn *c, const char *text, size_t length) {
     enqueue_owned(c, f);
 }
 
-/* Answers a request with an HTTP error, then closes. Counts nothing: the
- * caller counts the refusal under its reason. */
-static void respond_error(cf_conn *c, int status, const char *why) {
-    char buf[1024];
-    const char *extra = status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                      : status == 405 ? "Allow: GET\r\n" : "";
-    int n = snprintf(buf, sizeof(buf),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
-                     status, status_text(status), strlen(why) + 1, extra, why);
-    enqueue_text(c, buf, (size_t)n);
+void cfi_conn_respond_and_drain(cf_conn *c, const char *bytes, size_t length) {
+    enqueue_text(c, bytes, length);
     drain_after_flush(c);
 }
 
-/* Refuses a request that is not a usable upgrade (400/404/405/426/431). */
-static void refuse_request(cf_conn *c, int status, const char *why) {
-    STAT_ADD(c->loop, handshakes_rejected, 1);
-    respond_error(c, status, why);
-}
-
-/* GET /readyz: 200 once the host says it serves traffic, 503 before. */
-static void respond_readiness(cf_conn *c, int ready) {
-    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
-                             "Cache-Control: no-store\r\nConnection: close\r\n\r\nready\n";
-    static const char wait[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                               "Content-Length: 10\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nnot ready\n";
-    if (ready) enqueue_text(c, ok, sizeof(ok) - 1);
-    else enqueue_text(c, wait, sizeof(wait) - 1);
+void cfi_conn_respond_shared_and_drain(cf_conn *c, cf_frame *response) {
+    enqueue_owned(c, cf_frame_retain(response));
     drain_after_flush(c);
 }
 
@@ -423,28 +391,7 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
     cf_http_request req;
     cf_http_parse_request(head, length, &req);
     if (req.status != 0) {
-        /* Only a well-formed GET that is not an upgrade (status 426) is routed by
-         * path; a malformed request gets its own status whatever its path. */
-        if (req.status == 426 && !req.is_upgrade) {
-            for (size_t i = 0; i < s->static_count; i++) {
-                if (strcmp(s->statics[i].path, req.path) == 0) {
-                    enqueue_owned(c, cf_frame_retain(s->statics[i].response));
-                    drain_after_flush(c);
-                    return;
-                }
-            }
-            if (strcmp(req.path, "/readyz") == 0) {
-                respond_readiness(c, __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE));
-                return;
-            }
-            bool known = strcmp(req.path, s->stream_path) == 0 ||
-                         (s->echo_path && strcmp(req.path, s->echo_path) == 0);
-            if (!known) {
-                refuse_request(c, 404, "not found");
-                return;
-            }
-        }
-        refuse_request(c, req.status, req.error);
+        cfi_http_answer_non_upgrade(c, &req); /* a static route, /readyz or an error */
         return;
     }
     if (strcmp(req.path, s->stream_path) == 0) {
@@ -452,22 +399,24 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
     } else if (s->echo_path && strcmp(req.path, s->echo_path) == 0) {
         c->kind = KIND_ECHO;
     } else {
-        refuse_request(c, 404, "no WebSocket endpoint at this path");
+        cfi_http_refuse_request(c, 404, "no WebSocket endpoint at this path");
         return;
     }
     if (!cfi_limits_origin_allowed(s, req.origin)) {
         STAT_ADD(c->loop, origins_refused, 1);
-        respond_error(c, 403, "this Origin may not connect (limits.allowed_origins)");
+        cfi_http_respond_error(c, 403, "this Origin may not connect (limits.allowed_origins)");
         return;
     }
     switch (cfi_limits_admit(s, c)) {
     case LIMIT_TOTAL:
         STAT_ADD(c->loop, connections_limited, 1);
-        respond_error(c, 503, "the gateway holds its maximum number of connections (limits.max_connections)");
+        cfi_http_respond_error(c, 503,
+                               "the gateway holds its maximum number of connections (limits.max_connections)");
         return;
     case LIMIT_ADDRESS:
         STAT_ADD(c->loop, connections_limited, 1);
-        respond_error(c, 429, "too many connections from this address (limits.max_connections_per_address)");
+        cfi_http_respond_error(c, 429,
+                               "too many connections from this address (limits.max_connections_per_address)");
         return;
     case LIMIT_OK:
         break;
@@ -688,14 +637,14 @@ static size_t process(cf_conn *c, uint8_t *buf, size_t length) {
         size_t max = c->loop->server->config.max_header_bytes;
         if (!end) {
             if (length > max) {
-                refuse_request(c, 431, "request head too large");
+                cfi_http_refuse_request(c, 431, "request head too large");
                 return length;
             }
             return 0;
         }
         size_t head = (size_t)(end - buf);
         if (head > max) {
-            refuse_request(c, 431, "request head too large");
+            cfi_http_refuse_request(c, 431, "request head too large");
             return length;
         }
         handshake(c, (const char *)buf, head);

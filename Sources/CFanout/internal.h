@@ -346,6 +346,23 @@ void cfi_conn_free(cf_conn *c);
 void cfi_conn_set_deadline(cf_conn *c, uint64_t deadline_ms);
 /* Pings a connection idle for half the idle timeout, closes one idle for all of it. */
 void cfi_conn_check_idle(cf_conn *c, uint64_t now);
+/* The end of a plain HTTP exchange (http_responses.c): queues the response
+ * outside the output cap (bytes copied, or a shared frame retained), then
+ * drains: the write side is shut once it is flushed. */
+void cfi_conn_respond_and_drain(cf_conn *c, const char *bytes, size_t length);
+void cfi_conn_respond_shared_and_drain(cf_conn *c, cf_frame *response);
+
+/* http_responses.c — the plain HTTP answers a connection gives instead of
+ * an upgrade. Each ends the connection after its flush. */
+/* A request that is not a usable upgrade (req->status != 0): a static
+ * route, GET /readyz, or the request's error (refused, so counted). */
+void cfi_http_answer_non_upgrade(cf_conn *c, const cf_http_request *req);
+/* Refuses an upgrade (400/404/405/414/426/431): counts handshakes_rejected,
+ * then answers with the error. */
+void cfi_http_refuse_request(cf_conn *c, int status, const char *why);
+/* Answers with an HTTP error. Counts nothing: the caller counts the refusal
+ * under its reason (origins_refused, connections_limited). */
+void cfi_http_respond_error(cf_conn *c, int status, const char *why);
 
 /* ---------------------------------------------------------------- clock -- */
 
