@@ -3,8 +3,10 @@
  * connection and decides whether it is a valid RFC 6455 upgrade (4.2.1).
  * Bad requests get the status the RFC asks for: 400 for malformed heads or
  * keys, 405 for non-GET, 426 for a missing upgrade or a wrong version, 431
- * for more than CF_MAX_HEADERS fields or an oversized field it keeps. Every
- * field is also kept as a slice of the head, for the host's authorizers.
+ * for more than CF_MAX_HEADERS fields or an oversized field it keeps (and
+ * 414 for a target over its limit). Every field is also kept as a slice of
+ * the head, for the host's authorizers. The answer itself is
+ * http_responses.c's.
  */
 #include "cfanout.h"
 

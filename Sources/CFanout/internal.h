@@ -224,8 +224,9 @@ struct cf_loop {
     cf_conn *timer_list;     /* connections with a deadline (timer_link) */
     cf_conn *dead_list;      /* destroyed this turn, chained through next_dead */
     endpoint_table endpoints;
-    /* Batched writes (io_uring): one submission per loop turn. NULL when
-     * disabled or unavailable; then each connection is written with sendmsg. */
+    /* Batched writes (io_uring): one submission per RING_BATCH connections
+     * on the write list (loop.c). NULL when disabled or unavailable; then
+     * each connection is written with sendmsg. */
     struct io_uring *ring;
     struct msghdr *ring_msgs;
     struct iovec *ring_iov;
@@ -327,7 +328,8 @@ static inline void conn_list_remove(cf_conn **head, cf_conn *c, size_t offset) {
     link->prev = link->next = NULL;
 }
 
-/* conn.c — everything a connection does, run on its loop thread. */
+/* conn.c — a connection's state machine, frame reader and output queue,
+ * run on its loop thread. */
 cf_conn *cfi_conn_create(cf_loop *loop, int fd);
 void cfi_conn_on_readable(cf_conn *c);
 void cfi_conn_on_writable(cf_conn *c);

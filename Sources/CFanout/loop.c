@@ -1,16 +1,23 @@
 /*
- * loop.c — one epoll event loop per thread.
+ * loop.c — one epoll event loop per thread: its listener and accepts, its
+ * connections' readiness, the command queue other threads post to, the
+ * timers and idle sweep, write pacing, and the flushing of its connections'
+ * output (sendmsg, or batched io_uring sends).
  *
- * Each turn: wait for events, read what arrived (which may queue output),
- * run the commands other threads posted, then flush every connection with
- * pending output — one gathered write per socket per turn ("cork, then flush
- * before sleeping"): sendmsg, or a batch of sends in one io_uring submission
- * (flush_batch). Write pacing may hold a connection's flush for a few turns.
- * EPOLLOUT is armed only while a socket's kernel buffer is full.
+ * Each turn (cfi_loop_run): wait for events, read what arrived (which may
+ * queue output), run the source's tick and the commands other threads
+ * posted, then flush every connection with pending output ("cork, then
+ * flush before sleeping"). A connection is written with a gathered sendmsg
+ * (IOV_MAX frames a call), or its send goes with those of up to RING_BATCH
+ * connections in one io_uring submission (flush_batch); one with more
+ * queued than one send takes is written again in the same flush. Write
+ * pacing may hold the whole flush for a few milliseconds while the loop is
+ * saturated. Deadlines and the idle sweep run every TIMER_TICK_MS. EPOLLOUT
+ * is armed only while a socket's kernel buffer is full.
  *
- * cfi_loop_submit is the only function another thread may call: it appends to
- * the command queue under a mutex and writes the eventfd only when the loop
- * has not been woken yet, so a burst of commands costs one wake-up.
+ * cfi_loop_submit is the only function another thread may call: it appends
+ * to the command queue under a mutex and writes the eventfd only when the
+ * loop has not been woken yet, so a burst of commands costs one wake-up.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -291,6 +298,8 @@ static void run_commands(cf_loop *loop) {
             }
             break;
         case CMD_UNWATCH:
+            /* The fd is the source's to close; a failed DEL (its ADD failed,
+             * already counted) leaves nothing to undo. */
             if (loop->watch_fd >= 0) (void)epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, loop->watch_fd, NULL);
             loop->watch_fd = -1;
             loop->watch_ready = NULL;

@@ -1,6 +1,7 @@
 /*
  * server.c — the cf_server object: configuration, the loops, start/stop,
- * static routes, stats, and the thread-safe entry points that route a
+ * static routes (their responses are built here, served by
+ * http_responses.c), stats, and the thread-safe entry points that route a
  * command to the loop owning a connection (or to every loop, for publish).
  */
 #ifndef _GNU_SOURCE

@@ -5,8 +5,9 @@
  * event loops on their own threads (SO_REUSEPORT listeners), the HTTP/1.1
  * upgrade handshake, the RFC 6455 frame codec, and zero-copy fan-out: a
  * message is framed once into a refcounted cf_frame and the same bytes are
- * queued to every subscriber, flushed with one gathered write per socket per
- * loop turn (sendmsg, or many sockets' sends in one io_uring submission).
+ * queued to every subscriber, flushed at the end of the loop turn with
+ * gathered writes (sendmsg per socket, or many sockets' sends in one
+ * io_uring submission).
  *
  * Threading: every cf_server_* function marked THREAD-SAFE may be called from
  * any thread; they post a command to the owning loop (queue + eventfd
