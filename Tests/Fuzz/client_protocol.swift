@@ -1,5 +1,5 @@
 // client_protocol.swift — libFuzzer harness for the client protocol's control
-// messages (Sources/Host/ClientProtocol.swift): `ClientProtocol.parse` on
+// messages (Sources/Host/Sessions/ClientProtocol.swift): `ClientProtocol.parse` on
 // arbitrary bytes, then every reply the host would build from what it parsed
 // (or from the error), each checked to be valid JSON (JSONSerialization)
 // with the right "type", the request's "id" when the parser found one, and
@@ -64,13 +64,16 @@ func checkReply(_ text: String, type: String, id: JSONValue?, strings: [String: 
     check(reply["type"] as? String == type, "reply type is not \(type): \(text.debugDescription)")
     check(sameID(reply["id"], id), "reply id differs from \(String(describing: id)): \(text.debugDescription)")
     // Exactly the id of the request, read back the way the host reads JSON.
-    if case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) {
-        check(fields["id"] == id, "reply id is not exactly \(String(describing: id)): \(text.debugDescription)")
-    } else {
+    guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
         check(false, "JSONDecoder cannot read the reply back: \(text.debugDescription)")
+        return
     }
+    check(fields["id"] == id, "reply id is not exactly \(String(describing: id)): \(text.debugDescription)")
+    // String fields through JSONDecoder too: corelibs-foundation's
+    // JSONSerialization drops U+FEFF inside strings (found by this harness:
+    // a request type holding a BOM), so it cannot vouch for text exactly.
     for (key, value) in strings {
-        check(reply[key] as? String == value, "reply field \(key) is not \(value.debugDescription): \(text.debugDescription)")
+        check(fields[key] == .string(value), "reply field \(key) is not \(value.debugDescription): \(text.debugDescription)")
     }
 }
 
