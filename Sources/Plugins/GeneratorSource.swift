@@ -86,7 +86,8 @@ public struct GeneratorSource: TickingSource {
 
 /// The generator's schedule and state: record i of the run is due at
 /// start + i / totalRate when spread; each round of all keys at
-/// start + r / ratePerKey in bursts. Used by one thread at a time.
+/// start + r / ratePerKey in bursts. @unchecked Sendable: used by one
+/// thread at a time (the loop that ticks it, or the source's own task).
 final class GeneratorSchedule: @unchecked Sendable {
     private let topic: String
     private let keys: [[UInt8]]

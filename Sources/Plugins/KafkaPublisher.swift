@@ -9,6 +9,8 @@ import Synchronization
 /// on the first publish. A thread of its own serves delivery reports, each
 /// of which completes exactly one publish.
 final class KafkaPublisher: Sendable {
+    /// @unchecked Sendable: librdkafka producer handles are thread-safe by
+    /// its contract; the thread is only cancelled and joined.
     private struct Producer: @unchecked Sendable {
         let handle: OpaquePointer
         let thread: Thread

@@ -7,6 +7,8 @@ import Synchronization
 /// eventfd when its queue turns non-empty, the loop drains the queue on its
 /// own thread. The lock makes `finish` wait for a drain in progress.
 final class KafkaSignalling: Sendable {
+    /// @unchecked Sendable: the consumer is used by one thread at a time
+    /// (under this class's lock); the fd is a plain number.
     private struct Active: @unchecked Sendable {
         let consumer: KafkaConsumer
         let eventFD: Int32
