@@ -18,6 +18,15 @@ struct RequestFieldsTests {
         #expect(Self.headers.map(\.name) == ["Host", "X-Tenant", "Cookie", "cookie"])
     }
 
+    @Test func aLineBreakInAValueCannotForgeAField() {
+        let headers = RequestHeaders([.init(name: "X-A", value: "one\nX-Admin: yes"), .init(name: "X:B", value: "2")])
+        #expect(headers.count == 2)
+        #expect(headers["x-a"] == "one X-Admin: yes")
+        #expect(headers["x-admin"] == nil)
+        #expect(headers["xb"] == "2")
+        #expect(RequestHeaders().map(\.name).isEmpty)
+    }
+
     @Test func headersAreBounded() {
         let many = RequestHeaders((0..<100).map { .init(name: "h\($0)", value: "\($0)") })
         #expect(many.count == RequestHeaders.maxCount)

@@ -132,7 +132,9 @@ final class FanoutServer: @unchecked Sendable {
     }
 
     /// The upgrade request's header fields, copied out of the head (valid
-    /// only during `on_open`); bytes that are not UTF-8 become U+FFFD.
+    /// only during `on_open`); bytes that are not UTF-8 become U+FFFD. The
+    /// WebSocket handshake's own fields are left out: they say nothing about
+    /// the client, and every session keeps its headers as long as it lives.
     private static func headers(_ fields: UnsafePointer<cf_http_header>?, count: Int) -> RequestHeaders {
         guard let fields else { return RequestHeaders() }
         func text(_ start: UnsafePointer<CChar>, _ length: Int) -> String {
@@ -140,10 +142,18 @@ final class FanoutServer: @unchecked Sendable {
                 String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
             }
         }
-        return RequestHeaders(UnsafeBufferPointer(start: fields, count: count).map { field in
-            RequestHeaders.Field(name: text(field.name, field.name_length), value: text(field.value, field.value_length))
+        return RequestHeaders(UnsafeBufferPointer(start: fields, count: count).compactMap { field in
+            let name = text(field.name, field.name_length)
+            guard !handshakeFields.contains(name.lowercased()) else { return nil }
+            return RequestHeaders.Field(name: name, value: text(field.value, field.value_length))
         })
     }
+
+    /// Fields only the handshake uses (`Sec-WebSocket-Protocol` is kept:
+    /// some clients carry credentials in it).
+    private static let handshakeFields: Set<String> = [
+        "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+    ]
 
     private static func callbacks(context: UnsafeMutableRawPointer) -> cf_callbacks {
         var callbacks = cf_callbacks()

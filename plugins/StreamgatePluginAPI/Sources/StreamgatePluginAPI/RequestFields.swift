@@ -18,26 +18,44 @@ public struct RequestHeaders: Sendable, Sequence {
         }
     }
 
-    private let fields: [Field]
+    /// Every field as `name:value`, one per line: a single allocation,
+    /// because a session keeps its credentials (for re-checks on revocation)
+    /// as long as the connection lives. Names hold no `:` and values no line
+    /// break (the gateway refuses CR, LF and NUL in header values).
+    private let block: String
+    public let count: Int
 
+    /// At most `maxCount` fields are kept; a line break in a value (which
+    /// the gateway never passes) becomes a space, a `:` in a name is dropped.
     public init(_ fields: [Field] = []) {
-        self.fields = Array(fields.prefix(Self.maxCount))
+        let kept = fields.prefix(Self.maxCount)
+        block = kept.map { field in
+            let name = field.name.filter { $0 != ":" && !$0.isNewline }
+            let value = String(field.value.map { $0.isNewline ? " " : $0 })
+            return "\(name):\(value)"
+        }.joined(separator: "\n")
+        count = kept.count
     }
 
     /// The first value of the header `name` (any case), nil when absent.
     public subscript(_ name: String) -> String? {
         let wanted = name.lowercased()
-        return fields.first { $0.lowercasedName == wanted }?.value
+        return first { $0.lowercasedName == wanted }?.value
     }
 
     /// Every value of the header `name` (any case), in request order.
     public func values(_ name: String) -> [String] {
         let wanted = name.lowercased()
-        return fields.filter { $0.lowercasedName == wanted }.map(\.value)
+        return filter { $0.lowercasedName == wanted }.map(\.value)
     }
 
-    public var count: Int { fields.count }
-    public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
+    public func makeIterator() -> IndexingIterator<[Field]> {
+        guard count > 0 else { return [Field]().makeIterator() }
+        return block.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            let colon = line.firstIndex(of: ":")!
+            return Field(name: String(line[..<colon]), value: String(line[line.index(after: colon)...]))
+        }.makeIterator()
+    }
 }
 
 /// Name/value pairs decoded from a query string or a `Cookie` header, in
