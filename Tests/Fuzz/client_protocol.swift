@@ -180,6 +180,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                    type: "published", id: id, strings: ["endpoint": endpoint])
         checkReply(ClientProtocol.error(.publishFailed, "broker said no", endpoint: endpoint, id: id), type: "error",
                    id: id, strings: ["endpoint": endpoint])
+    case .ping(let requestID):
+        id = requestID
+        checkReply(ClientProtocol.pong(id: id), type: "pong", id: id)
     }
     if case .found(let found) = independent {
         check(sameID(found, id), "request id \(String(describing: id)) differs from \(found)")

@@ -91,6 +91,14 @@ struct ClientProtocolTests {
         #expect(e2.code == .badRequest)
     }
 
+    @Test func pingIsAnsweredWithPongCarryingItsId() throws {
+        var text = #"{"type":"ping","id":"live-1"}"#
+        let request = try text.withUTF8 { try ClientProtocol.parse(UnsafeRawBufferPointer($0)) }
+        #expect(request == .ping(id: .string("live-1")))
+        #expect(ClientProtocol.pong(id: .string("live-1")) == #"{"type":"pong","id":"live-1"}"#)
+        #expect(ClientProtocol.pong(id: nil) == #"{"type":"pong"}"#)
+    }
+
     @Test func unknownType() throws {
         let e = try #require(requestError(#"{"type":"retract","endpoint":"/t/k","id":"p"}"#))
         #expect(e.code == .unknownType)

@@ -171,6 +171,13 @@ struct ControlPlaneTests {
         h.authorizer.open.store(true, ordering: .releasing)
     }
 
+    @Test func aPingIsAnsweredAtOnce() async throws {
+        let h = ControlPlaneHarness()
+        try await h.connect(1)
+        h.send(1, #"{"type":"ping","id":3}"#)
+        #expect(h.fanout.events(1).last == .text(#"{"type":"pong","id":3}"#))
+    }
+
     @Test func anUnknownTokenIsRefusedAndClosed() async throws {
         let h = ControlPlaneHarness()
         h.open(1, token: "forged")

@@ -93,6 +93,8 @@ final class ClientConnections: ClientEvents {
                 publishes.publish(conn, endpoint: endpoint, payload: payload, id: id)
             case .auth(let token, let id):
                 Task { [authenticator] in await authenticator.refresh(conn, token: token, id: id) }
+            case .ping(let id):
+                fanout.sendText(conn, ClientProtocol.pong(id: id))
             }
         } catch {
             fanout.sendText(conn, ClientProtocol.error(error.code, error.message, id: error.id))

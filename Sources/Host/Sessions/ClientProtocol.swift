@@ -14,6 +14,9 @@ enum ClientProtocol {
         case auth(token: String, id: JSONValue?)
         /// A record to produce to the endpoint's topic and key.
         case publish(endpoint: String, payload: [UInt8], id: JSONValue?)
+        /// A liveness check: answered `pong` (clients cannot see WebSocket
+        /// pings in browsers, so they ask at the application level).
+        case ping(id: JSONValue?)
     }
 
     /// Error codes of error frames; stable strings clients can switch on.
@@ -83,6 +86,8 @@ enum ClientProtocol {
                 throw RequestError(code: .badRequest, message: "auth needs a non-empty \"token\" string", id: id)
             }
             return .auth(token: token, id: id)
+        case "ping":
+            return .ping(id: id)
         case "subscribe", "unsubscribe":
             guard case .string(let endpoint)? = fields["endpoint"] else {
                 throw RequestError(code: .badRequest, message: "\(type) needs an \"endpoint\" string", id: id)
@@ -91,7 +96,7 @@ enum ClientProtocol {
             return .subscribe(endpoint: endpoint, id: id, options: try subscribeOptions(fields, id: id))
         default:
             throw RequestError(
-                code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe, unsubscribe, publish or auth",
+                code: .unknownType, message: "unknown request type \(jsonString(type)); expected subscribe, unsubscribe, publish, auth or ping",
                 id: id)
         }
     }
@@ -128,6 +133,11 @@ enum ClientProtocol {
     /// until when (seconds since the Unix epoch; null: no expiry).
     static func welcome(identity: Identity) -> String {
         reply(type: "welcome", fields: [("protocol", jsonString(name))] + identityFields(identity), id: nil)
+    }
+
+    /// The answer to a `ping`.
+    static func pong(id: JSONValue?) -> String {
+        reply(type: "pong", fields: [], id: id)
     }
 
     /// The answer to an `auth` request that was accepted.
