@@ -1,0 +1,129 @@
+"""A local Streamgate cluster for the SDKs' tests, driven over stdin/stdout.
+
+Starts a Tansu broker, a topic with several partitions and N gateway nodes
+(the same launcher as the end-to-end suite), prints one JSON line describing
+them, then answers one JSON command per input line with one JSON line:
+
+    {"cmd": "produce_start", "keys": ["a", "b"], "interval_ms": 20}
+        a steady producer: every interval one record per key, value "<key>:<n>"
+    {"cmd": "produce_stop"}  -> {"ok": true, "reports": {"<key>": [[partition, offset, value], ...]}}
+        stops it; every record's delivery report, in produce order per key
+    {"cmd": "produce", "key": "k", "value": "v"} -> {"ok": true, "partition": p, "offset": o}
+    {"cmd": "kill", "node": 0}   kill -9 of that node
+    {"cmd": "start", "node": 0}  starts it again on its port, answers once it is ready
+    {"cmd": "quit"}              stops everything (also on end of input)
+
+Used by sdk/js/test (node --test) and meant for the other SDKs' failover
+tests too: the cluster and the producer's ground truth live here, in one
+place, and the SDK under test only connects, subscribes and compares.
+
+    .venv/bin/python Tests/Cluster/cluster.py --nodes 2 --partitions 4 [--overrides '{"recovery": ...}']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EndToEnd"))
+
+from conftest import GatewayLauncher, KafkaProducer, make_topic, start_broker, stop_broker, wait_ready_or_fail  # noqa: E402
+
+
+class SteadyProducer:
+    """Produces one record per key every interval, on a thread of its own."""
+
+    def __init__(self, bootstrap: str, topic: str, keys: list[str], interval_ms: int):
+        self.producer = KafkaProducer(bootstrap)
+        self.topic = topic
+        self.keys = keys
+        self.interval = interval_ms / 1000
+        self.reports: dict[str, list[list]] = {key: [] for key in keys}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopping.wait(self.interval):
+            items = [(key, f"{key}:{n}".encode()) for key in self.keys]
+            for report in self.producer.produce(self.topic, items):
+                key = report.key.decode()
+                self.reports[key].append([report.partition, report.offset, report.value.decode()])
+            n += 1
+
+    def stop(self) -> dict[str, list[list]]:
+        self.stopping.set()
+        self.thread.join(60)
+        return self.reports
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--overrides", default="{}", help="JSON merged into every node's configuration")
+    args = parser.parse_args()
+
+    directory = Path(tempfile.mkdtemp(prefix="streamgate-cluster-"))
+    broker = start_broker(directory / "tansu.log")
+    launcher = GatewayLauncher(broker, directory)
+    overrides = json.loads(args.overrides)
+    steady: SteadyProducer | None = None
+    single: KafkaProducer | None = None
+    try:
+        topic = make_topic(broker, "sdk", partitions=args.partitions)
+        nodes = [launcher.start([topic], overrides) for _ in range(args.nodes)]
+        ports = [gw.port for gw in nodes]
+        print(json.dumps({"topic": topic, "broker": broker.bootstrap, "directory": str(directory),
+                          "nodes": [{"url": gw.ws_url, "port": gw.port} for gw in nodes]}), flush=True)
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            command = json.loads(line)
+            cmd = command["cmd"]
+            answer: dict = {"ok": True}
+            if cmd == "produce_start":
+                steady = SteadyProducer(broker.bootstrap, topic, command["keys"], command.get("interval_ms", 20))
+            elif cmd == "produce_stop":
+                answer["reports"] = steady.stop() if steady else {}
+                steady = None
+            elif cmd == "produce":
+                single = single or KafkaProducer(broker.bootstrap)
+                report = single.produce_one(topic, command["key"], command["value"].encode())
+                answer.update(partition=report.partition, offset=report.offset)
+            elif cmd == "kill":
+                gw = nodes[command["node"]]
+                gw.proc.send_signal(signal.SIGKILL)
+                gw.proc.wait(10)
+            elif cmd == "start":
+                i = command["node"]
+                merged = {**overrides, "listen": {"host": "127.0.0.1", "port": ports[i]}}
+                nodes[i] = launcher.start([topic], merged, wait_ready=False)
+                wait_ready_or_fail(nodes[i])
+            elif cmd == "quit":
+                break
+            else:
+                answer = {"ok": False, "error": f"unknown command {cmd!r}"}
+            print(json.dumps(answer), flush=True)
+    finally:
+        if steady:
+            steady.stop()
+        for gw in launcher.started:
+            if gw.proc.poll() is None:
+                gw.proc.send_signal(signal.SIGTERM)
+                try:
+                    gw.proc.wait(10)
+                except Exception:
+                    gw.proc.kill()
+        stop_broker(broker)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
