@@ -27,40 +27,12 @@ import json
 import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EndToEnd"))
 
-from conftest import GatewayLauncher, KafkaProducer, make_topic, start_broker, stop_broker, wait_ready_or_fail  # noqa: E402
-
-
-class SteadyProducer:
-    """Produces one record per key every interval, on a thread of its own."""
-
-    def __init__(self, bootstrap: str, topic: str, keys: list[str], interval_ms: int):
-        self.producer = KafkaProducer(bootstrap)
-        self.topic = topic
-        self.keys = keys
-        self.interval = interval_ms / 1000
-        self.reports: dict[str, list[list]] = {key: [] for key in keys}
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        n = 0
-        while not self.stopping.wait(self.interval):
-            items = [(key, f"{key}:{n}".encode()) for key in self.keys]
-            for report in self.producer.produce(self.topic, items):
-                key = report.key.decode()
-                self.reports[key].append([report.partition, report.offset, report.value.decode()])
-            n += 1
-
-    def stop(self) -> dict[str, list[list]]:
-        self.stopping.set()
-        self.thread.join(60)
-        return self.reports
+from conftest import (GatewayLauncher, KafkaProducer, SteadyProducer, make_topic, start_broker,  # noqa: E402
+                      stop_broker, wait_ready_or_fail)
 
 
 def main() -> int:

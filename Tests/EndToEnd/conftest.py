@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -275,6 +276,35 @@ class KafkaProducer:
 
     def produce_one(self, topic: str, key, value: bytes) -> Produced:
         return self.produce(topic, [(key, value)])[0]
+
+
+class SteadyProducer:
+    """Produces one record per key every interval on a thread of its own
+    (value "<key>:<n>"), keeping every delivery report: the ground truth of
+    the SDKs' failover tests. `stop()` returns {key: [[partition, offset,
+    value], ...]} in produce order."""
+
+    def __init__(self, bootstrap: str, topic: str, keys: list[str], interval_ms: int = 20):
+        self.producer = KafkaProducer(bootstrap)
+        self.topic = topic
+        self.keys = keys
+        self.interval = interval_ms / 1000
+        self.reports: dict[str, list[list]] = {key: [] for key in keys}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self.stopping.wait(self.interval):
+            for report in self.producer.produce(self.topic, [(key, f"{key}:{n}".encode()) for key in self.keys]):
+                self.reports[report.key.decode()].append([report.partition, report.offset, report.value.decode()])
+            n += 1
+
+    def stop(self) -> dict[str, list[list]]:
+        self.stopping.set()
+        self.thread.join(60)
+        return self.reports
 
 
 @pytest.fixture

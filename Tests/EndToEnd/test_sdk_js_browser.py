@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, KafkaProducer, free_port
+from conftest import ROOT, SteadyProducer, free_port
 
 KEYS = ["a", "b", "c", "d"]
 
@@ -53,28 +53,6 @@ def browser():
     driver.quit()
 
 
-class SteadyProducer:
-    def __init__(self, bootstrap: str, topic: str):
-        self.producer = KafkaProducer(bootstrap)
-        self.topic = topic
-        self.reports: dict[str, list] = {key: [] for key in KEYS}
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        n = 0
-        while not self.stopping.wait(0.02):
-            for report in self.producer.produce(self.topic, [(key, f"{key}:{n}".encode()) for key in KEYS]):
-                self.reports[report.key.decode()].append([report.offset, report.value.decode()])
-            n += 1
-
-    def stop(self) -> dict[str, list]:
-        self.stopping.set()
-        self.thread.join(30)
-        return self.reports
-
-
 def wait_for(browser, what: str, script: str, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,7 +73,7 @@ def test_a_page_using_the_sdk_survives_a_node_kill(broker, create_topic, gateway
     browser.get(f"{static_server}/test/browser.html?urls={urls}&endpoints={','.join(endpoints)}")
     wait_for(browser, "every subscription", f"return window.subscribed === {len(KEYS)}")
     total = "return Object.values(window.received).reduce((n, list) => n + list.length, 0)"
-    producer = SteadyProducer(broker.bootstrap, topic)
+    producer = SteadyProducer(broker.bootstrap, topic, KEYS)
     try:
         wait_for(browser, "live messages", f"{total} >= 40")
         on = browser.execute_script("return window.client.node")
@@ -117,7 +95,7 @@ def test_a_page_using_the_sdk_survives_a_node_kill(broker, create_topic, gateway
     time.sleep(0.2)
     received = browser.execute_script("return window.received")
     for key, endpoint in zip(KEYS, endpoints):
-        assert received[endpoint] == reports[key], endpoint
+        assert received[endpoint] == [[offset, value] for _, offset, value in reports[key]], endpoint
     events = browser.execute_script("return window.events")
     assert not [e for e in events if any(word in e for word in (": gap", ": ended", ": stale_epoch", "error "))], events
     count = sum(len(r) for r in reports.values())
