@@ -33,6 +33,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("uring"), .linkedLibrary("pthread")]
         ),
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka"),
+        // Files the gateway serves (the JavaScript SDK), embedded with C23 #embed.
+        .target(
+            name: "CStreamgateAssets",
+            path: "Sources/CStreamgateAssets",
+            cSettings: [.unsafeFlags(["-std=c23"])]
+        ),
         .target(
             name: "StreamgatePlugins",
             dependencies: [
@@ -47,6 +53,7 @@ let package = Package(
             name: "streamgate",
             dependencies: [
                 "CFanout",
+                "CStreamgateAssets",
                 "StreamgatePlugins",
                 .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

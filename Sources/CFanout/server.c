@@ -106,7 +106,7 @@ int cf_server_add_static(cf_server *s, const char *path, const char *content_typ
     char head[512];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     "Cache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
                      content_type, length);
     if (n <= 0 || (size_t)n >= sizeof(head)) {
         snprintf(errstr, errstr_size, "content type too long");

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SteadyProducer, free_port
+from conftest import ROOT, SteadyProducer, free_port, http_get
 
 KEYS = ["a", "b", "c", "d"]
 
@@ -53,6 +53,15 @@ def browser():
     driver.quit()
 
 
+def test_the_gateway_serves_the_sdk_module(create_topic, gateway_factory):
+    gw = gateway_factory([create_topic()])
+    status, headers, body = http_get(gw.http_url + "/sdk/streamgate.js")
+    assert status == 200
+    assert headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert headers["Access-Control-Allow-Origin"] == "*"  # a page of any origin may import it
+    assert body == (ROOT / "sdk" / "js" / "streamgate.js").read_bytes()
+
+
 def wait_for(browser, what: str, script: str, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,7 +79,9 @@ def test_a_page_using_the_sdk_survives_a_node_kill(broker, create_topic, gateway
     nodes = [gateway_factory([topic]) for _ in range(2)]
     endpoints = [f"/{topic}/{key}" for key in KEYS]
     urls = ",".join(node.ws_url for node in nodes)
-    browser.get(f"{static_server}/test/browser.html?urls={urls}&endpoints={','.join(endpoints)}")
+    # The page comes from another origin and imports the SDK from a gateway, as an app would.
+    sdk = f"{nodes[0].http_url}/sdk/streamgate.js"
+    browser.get(f"{static_server}/test/browser.html?urls={urls}&endpoints={','.join(endpoints)}&sdk={sdk}")
     wait_for(browser, "every subscription", f"return window.subscribed === {len(KEYS)}")
     total = "return Object.values(window.received).reduce((n, list) => n + list.length, 0)"
     producer = SteadyProducer(broker.bootstrap, topic, KEYS)

@@ -22,6 +22,9 @@ struct Gateway {
         if c.consoleEnabled {
             try server.addStaticPage(
                 path: "/", contentType: "text/html; charset=utf-8", body: ConsolePage.html(streamPath: c.streamPath))
+            // The JavaScript SDK, so that a page can import it from the gateway it talks to.
+            try server.addStaticPage(path: "/sdk/streamgate.js", contentType: "text/javascript; charset=utf-8",
+                                     body: EmbeddedAssets.javaScriptSDK)
         }
         control = ControlPlane(
             settings: .init(c), mapper: plugins.mapper, authorizers: plugins.authorizers, source: plugins.source,
