@@ -18,7 +18,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import signal
 import socket
 import subprocess
@@ -481,6 +480,42 @@ def systems_for_throughput(plan: Plan, workdir: Path, peers: list[str]):
 
 # --------------------------------------------------------------- output --
 
+def scenario_sdk(plan: Plan, workdir: Path) -> dict:
+    """The Python SDK's own cost: the same connections and messages received
+    through the SDK and through a bare websockets client that only reads the
+    delivery header, alternating, two rounds each (client CPU per message)."""
+    connections, endpoints, rate = (200, 50, 10) if plan.quick else (400, 100, 10)
+    log(f"\n[6] SDK: {connections} connections in one Python process, {endpoints} endpoints x {rate} msg/s, "
+        f"{plan.payload} B: the Python SDK vs a bare websockets client")
+    server = start_streamgate(workdir, generator_source(endpoints, rate, plan.payload), name="streamgate-sdk")
+    rows: dict[str, list] = {"raw": [], "sdk": []}
+    try:
+        for _ in range(2):
+            for mode in ("raw", "sdk"):
+                proc = subprocess.Popen(
+                    [str(ROOT / ".venv/bin/python"), str(Path(__file__).parent / "tools" / "sdkrecv.py"), "--url",
+                     f"ws://127.0.0.1:{server.port}/ws", "--mode", mode, "--connections", str(connections),
+                     "--endpoints", str(endpoints), "--warmup", str(plan.warmup), "--duration", str(plan.window)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                if proc.stdout.readline().strip() != "READY":
+                    raise RuntimeError(f"sdkrecv ({mode}) did not get ready")
+                proc.stdin.write("GO\n")
+                proc.stdin.flush()
+                result = json.loads(proc.stdout.readline())
+                proc.wait(30)
+                rows[mode].append(result)
+                log(f"  python {mode:<4} {result['received'] / plan.window:>8.0f}/s received  "
+                    f"{result['us_per_message']:>6} us client CPU per message  "
+                    f"p50 {result['p50_ms']} p99 {result['p99_ms']} ms (record timestamp, ms resolution)")
+    finally:
+        server.stop()
+    median = lambda mode: sorted(r["us_per_message"] for r in rows[mode])[len(rows[mode]) // 2]  # noqa: E731
+    ratio = median("sdk") / median("raw")
+    log(f"  the SDK costs {ratio:.2f}x a bare client's CPU per message")
+    return {"connections": connections, "endpoints": endpoints, "rate_per_endpoint": rate, "rounds": rows,
+            "sdk_over_raw_cpu_per_message": round(ratio, 2)}
+
+
 def write_results(results: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
@@ -504,7 +539,7 @@ def build_tools() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every scenario at small scale (under 3 minutes)")
-    parser.add_argument("--only", action="append", choices=["reference", "saturation", "connections", "throughput"],
+    parser.add_argument("--only", action="append", choices=["reference", "saturation", "connections", "throughput", "sdk"],
                         help="run only these scenarios (repeatable)")
     parser.add_argument("--peers", default="uwebsockets,nchan,nats,mosquitto",
                         help="comma-separated peers for the throughput scenario ('' for none)")
@@ -519,7 +554,7 @@ def main() -> None:
                "quick": args.quick, "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                                                 "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
                "payload_bytes": plan.payload, "scenarios": {}}
-    chosen = args.only or ["reference", "saturation", "connections", "throughput"]
+    chosen = args.only or ["reference", "saturation", "connections", "throughput", "sdk"]
     with tempfile.TemporaryDirectory(prefix="streamgate-bench-") as tmp:
         workdir = Path(tmp)
         peers = [p for p in args.peers.split(",") if p]
@@ -531,6 +566,8 @@ def main() -> None:
             results["scenarios"]["connections"] = scenario_connections(plan, workdir)
         if "throughput" in chosen:
             results["scenarios"]["throughput"] = scenario_throughput(plan, workdir, peers)
+        if "sdk" in chosen:
+            results["scenarios"]["sdk"] = scenario_sdk(plan, workdir)
     throughput = results["scenarios"].get("throughput", {})
     if "bare-send" in throughput and "msgs_per_cpu_second" in throughput["bare-send"]:
         results["bare_send_msgs_per_cpu_second"] = throughput["bare-send"]["msgs_per_cpu_second"]
