@@ -97,6 +97,11 @@ class Emitter {
     return () => this.#listeners.get(event)?.delete(listener);
   }
 
+  /** How many listeners `event` has. */
+  listenerCount(event) {
+    return this.#listeners.get(event)?.size ?? 0;
+  }
+
   emit(event, ...args) {
     for (const listener of this.#listeners.get(event) ?? []) {
       try {
@@ -110,7 +115,9 @@ class Emitter {
 
 /**
  * One endpoint's subscription. Messages arrive as `message` events and, when
- * iterated (`for await (const m of subscription)`), through the iterator.
+ * iterated (`for await (const m of subscription)`), through the iterator;
+ * until one or the other is there, they wait (none is lost to a late
+ * iterator), and with only `message` listeners none is kept.
  * Events: `message`, `subscribed`, `replayed`, `gap`, `stale_epoch`, `retry`,
  * `ended` (the gateway ended it: rights or credentials; or `unsubscribe`).
  */
@@ -145,7 +152,7 @@ export class Subscription extends Emitter {
     if (this.position && message.epoch === this.position.epoch && message.seq <= this.position.seq) return;
     this.position = { epoch: message.epoch, seq: message.seq };
     this.emit("message", message);
-    if (!this.#iterated) return;
+    if (!this.#iterated && this.listenerCount("message") > 0) return;
     const next = this.#waiting.shift();
     if (next) next({ value: message, done: false });
     else this.#queue.push(message);

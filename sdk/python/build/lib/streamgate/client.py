@@ -107,6 +107,9 @@ class _Emitter:
         self._listeners.setdefault(event, []).append(listener)
         return lambda: self._listeners.get(event, []).remove(listener)
 
+    def _listener_count(self, event: str) -> int:
+        return len(self._listeners.get(event, []))
+
     def _emit(self, event: str, *args: Any) -> None:
         for listener in list(self._listeners.get(event, [])):
             listener(*args)
@@ -114,8 +117,9 @@ class _Emitter:
 
 class Subscription(_Emitter):
     """One endpoint's subscription: `async for message in subscription`, or
-    `on("message", ...)`. Events: message, subscribed, replayed, gap,
-    stale_epoch, retry, ended."""
+    `on("message", ...)`. Until one or the other is there, messages wait
+    (none is lost to a late iterator); with only `message` listeners none is
+    kept. Events: message, subscribed, replayed, gap, stale_epoch, retry, ended."""
 
     def __init__(self, client: Client, endpoint: str, position: Position | None, snapshot: bool):
         super().__init__()
@@ -129,6 +133,7 @@ class Subscription(_Emitter):
         self.ended = False
         self.suspended: str | None = None
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._iterated = False
 
     async def unsubscribe(self) -> None:
         await self._client._unsubscribe(self)
@@ -139,7 +144,8 @@ class Subscription(_Emitter):
             return  # already delivered: a duplicate the gateway could not have sent
         self.position = message.position
         self._emit("message", message)
-        self._queue.put_nowait(message)
+        if self._iterated or self._listener_count("message") == 0:
+            self._queue.put_nowait(message)
 
     def _end(self, reason: dict) -> None:
         if self.ended:
@@ -149,6 +155,7 @@ class Subscription(_Emitter):
         self._queue.put_nowait(None)
 
     def __aiter__(self) -> AsyncIterator[Message]:
+        self._iterated = True
         return self
 
     async def __anext__(self) -> Message:
