@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,8 +160,11 @@ def test_frames_and_backoff_without_a_gateway():
 
 
 def test_the_package_installs_with_pip_and_ships_its_types(tmp_path):
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "sdk" / "python", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
-                             str(ROOT / "sdk" / "python")], capture_output=True, text=True, timeout=300)
+                             str(source)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     [wheel] = list(tmp_path.glob("streamgate-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
