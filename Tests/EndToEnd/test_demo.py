@@ -102,7 +102,7 @@ def test_demo_serves_live_scores_to_a_browser_and_stops_cleanly(tmp_path, print_
             if not state:
                 continue  # the page is still loading (the expression threw)
             status, count, rows = state["status"], state["count"], state["rows"]
-        assert status == "open" and count >= 3, (status, count)
+        assert status == "connected" and count >= 3, (status, count)  # the SDK's state
         assert set(rows) <= {"/scores/live/football", "/scores/live/tennis", "/scores/live/basketball",
                              "/scores/results"}, rows
         print_result(f"\ndemo: console in Chromium showed {count} live deliveries ({sorted(set(rows))})")

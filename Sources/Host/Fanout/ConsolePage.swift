@@ -1,6 +1,7 @@
 /// The console: a small page served by the gateway at `/` that subscribes to
-/// endpoints and shows deliveries live (seq, epoch, latency, payload). It
-/// decodes the binary delivery frame of docs/protocol.md with a DataView.
+/// endpoints and shows deliveries live (seq, epoch, latency, payload),
+/// through the JavaScript SDK the gateway serves beside it
+/// (`/sdk/streamgate.js`), so it survives reconnects like any SDK user.
 enum ConsolePage {
     static func html(streamPath: String) -> String {
         template.replacingOccurrences(of: "__STREAM_PATH__", with: streamPath)
@@ -35,35 +36,34 @@ enum ConsolePage {
 <div id="subs"></div>
 <table><thead><tr><th>time</th><th>endpoint</th><th>seq</th><th>epoch</th><th>latency</th><th>payload</th></tr></thead>
 <tbody id="rows"></tbody></table>
-<script>
+<script type="module">
+// The page uses the JavaScript SDK this gateway serves: it reconnects by
+// itself and resumes every subscription where it left off.
+import { StreamgateClient } from "/sdk/streamgate.js";
 const statusEl = document.getElementById("status"), rows = document.getElementById("rows");
 const countEl = document.getElementById("count"), subsEl = document.getElementById("subs");
 const wanted = new Set(new URLSearchParams(location.search).getAll("endpoint"));
 if (wanted.size === 0) ["/scores/live/football", "/scores/live/tennis"].forEach(e => wanted.add(e));
-let ws, count = 0;
+let count = 0;
 const decoder = new TextDecoder("utf-8", { fatal: true });
-function connect() {
-  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "__STREAM_PATH__", "streamgate.v1");
-  ws.binaryType = "arraybuffer";
-  ws.onopen = () => { statusEl.textContent = "open"; statusEl.className = "ok"; wanted.forEach(subscribe); };
-  ws.onclose = e => { statusEl.textContent = "closed (" + e.code + "), retrying"; statusEl.className = "bad"; setTimeout(connect, 1000); };
-  ws.onmessage = e => typeof e.data === "string" ? control(JSON.parse(e.data)) : delivery(e.data);
+const client = new StreamgateClient({ urls: (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "__STREAM_PATH__" });
+client.on("state", state => { statusEl.textContent = state; statusEl.className = state === "connected" ? "ok" : "bad"; });
+client.on("error", error => alert(error.code + ": " + error.message));
+function subscribe(endpoint) {
+  const subscription = client.subscribe(endpoint);
+  subscription.on("subscribed", reply => {
+    if ([...subsEl.children].some(s => s.textContent === reply.endpoint)) return;
+    const s = document.createElement("span"); s.textContent = reply.endpoint; subsEl.appendChild(s);
+  });
+  subscription.on("ended", reason => { if (reason.code !== "closed") alert(endpoint + ": " + reason.code + " " + (reason.message ?? "")); });
+  subscription.on("gap", notice => alert(endpoint + ": " + notice.message));
+  subscription.on("message", show);
 }
-function subscribe(endpoint) { ws.send(JSON.stringify({ type: "subscribe", endpoint })); }
-function control(msg) {
-  if (msg.type === "subscribed") { const s = document.createElement("span"); s.textContent = msg.endpoint; subsEl.appendChild(s); }
-  if (msg.type === "error") alert(msg.code + ": " + msg.message);
-}
-function delivery(buf) {
-  const v = new DataView(buf), e = v.getUint16(2), p = v.getUint16(4);
-  const seq = v.getBigUint64(6), ts = Number(v.getBigInt64(14));
-  const bytes = new Uint8Array(buf);
-  const endpoint = new TextDecoder().decode(bytes.subarray(22, 22 + e));
-  const epoch = new TextDecoder().decode(bytes.subarray(22 + e, 22 + e + p));
-  const body = bytes.subarray(22 + e + p);
-  let text; try { text = decoder.decode(body); } catch { text = "(" + body.length + " binary bytes)"; }
+function show(message) {
+  let text; try { text = decoder.decode(message.payload); } catch { text = "(" + message.payload.length + " binary bytes)"; }
   const tr = document.createElement("tr");
-  for (const cell of [new Date().toLocaleTimeString(), endpoint, seq.toString(), epoch, ts > 0 ? (Date.now() - ts) + " ms" : "", text]) {
+  const latency = message.timestamp > 0 ? (Date.now() - message.timestamp) + " ms" : "";
+  for (const cell of [new Date().toLocaleTimeString(), message.endpoint, String(message.seq), message.epoch, latency, text]) {
     const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td);
   }
   rows.prepend(tr);
@@ -75,7 +75,8 @@ document.getElementById("form").onsubmit = ev => {
   const endpoint = document.getElementById("endpoint").value.trim();
   if (endpoint && !wanted.has(endpoint)) { wanted.add(endpoint); subscribe(endpoint); }
 };
-connect();
+wanted.forEach(subscribe);
+client.connect();
 </script>
 </body>
 </html>
