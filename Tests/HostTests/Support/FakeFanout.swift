@@ -1,5 +1,6 @@
 import CFanout
 import Synchronization
+import Testing
 
 @testable import streamgate
 
@@ -99,18 +100,16 @@ final class FakeFanout: FanoutPort {
         }
     }
 
-    /// The endpoint, seq and snapshot flag of a delivery frame (a WebSocket
-    /// binary frame, unmasked, holding protocol v1's delivery header).
+    /// The endpoint, seq and snapshot flag of a delivery frame, read with
+    /// the tests' frame decoder (`decodeFrame`, the C codec's header parser).
     static func parse(_ frame: OpaquePointer) -> (endpoint: String, seq: Int64, snapshot: Bool) {
-        var length = 0
-        let base = cf_frame_bytes(frame, &length)!
-        let bytes = UnsafeBufferPointer(start: base, count: length)
-        let lengthCode = bytes[1] & 0x7f
-        let start = lengthCode < 126 ? 2 : lengthCode == 126 ? 4 : 10
-        let body = Array(bytes[start...])
-        func be(_ at: Int, _ count: Int) -> UInt64 { body[at..<(at + count)].reduce(0) { $0 << 8 | UInt64($1) } }
-        let endpointLength = Int(be(2, 2))
-        let endpoint = String(decoding: body[22..<(22 + endpointLength)], as: UTF8.self)
-        return (endpoint, Int64(bitPattern: be(6, 8)), body[1] & DeliveryFrame.flagSnapshot != 0)
+        guard let body = (try? decodeFrame(frame))?.body, body.count >= DeliveryFrame.fixedHeaderBytes else {
+            Issue.record("the fake fan-out was handed a frame that is not a delivery")
+            return ("", -1, false)
+        }
+        let endpointLength = Int(bigEndian(body[2..<4], as: UInt16.self))
+        let start = DeliveryFrame.fixedHeaderBytes
+        let endpoint = String(decoding: body[start..<(start + endpointLength)], as: UTF8.self)
+        return (endpoint, bigEndian(body[6..<14], as: Int64.self), body[1] & DeliveryFrame.flagSnapshot != 0)
     }
 }
