@@ -63,7 +63,7 @@ struct Gateway {
         if let replayer = control.replayer { services.append(.init(service: replayer)) }
         services += [
             .init(service: PeriodicService(interval: .milliseconds(100)) { [resumes = control.resumes] in resumes.tick() }),
-            .init(service: control.upkeep),
+            .init(service: PeriodicService(interval: .seconds(1)) { [upkeep = control.upkeep] in await upkeep.upkeep() }),
             .init(service: SourceService(source: plugins.source, sink: router, server: server)),
         ]
         let group = ServiceGroup(

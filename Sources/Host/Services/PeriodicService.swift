@@ -1,7 +1,8 @@
 import ServiceLifecycle
 
 /// Runs `work` every `interval` until graceful shutdown: the cache's upkeep
-/// (expired entries and waiting resumes while no records arrive, every 100 ms).
+/// (expired entries and waiting resumes while no records arrive, every 100 ms)
+/// and `CredentialUpkeep` (token expiry and revocation, every second).
 struct PeriodicService: Service {
     let interval: Duration
     let work: @Sendable () async -> Void

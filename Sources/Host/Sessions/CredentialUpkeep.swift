@@ -1,16 +1,16 @@
 import CFanout
 import Foundation
-import ServiceLifecycle
 import StreamgatePluginAPI
 import Synchronization
 
-/// What happens to live connections as time passes, once a second: tokens
+/// What happens to live connections as time passes (`upkeep`, run once a
+/// second by a `PeriodicService`): tokens
 /// about to expire are warned, expired ones lose their subscriptions (or the
 /// connection, per `sessions.on_token_expiry`), and when an authorizer's
 /// credentials change (a tokens file or key set was edited, a webhook
 /// re-check is due) every connection it identified is checked again, so a
 /// revocation takes effect without a reconnect.
-final class CredentialUpkeep: Service {
+final class CredentialUpkeep: Sendable {
     private let authenticator: ConnectionAuthenticator
     private let table: SessionTable
     private let fanout: any FanoutPort
@@ -21,13 +21,6 @@ final class CredentialUpkeep: Service {
         self.authenticator = authenticator
         self.table = table
         self.fanout = fanout
-    }
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            await upkeep()
-        }
     }
 
     func upkeep(now: Double = Date().timeIntervalSince1970) async {
