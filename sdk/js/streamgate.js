@@ -447,7 +447,7 @@ export class StreamgateClient extends Emitter {
     }
     switch (reply.type) {
       case "welcome": return this.#welcomed(reply);
-      case "replayed": return this.#bySubscriptionEndpoint(reply.endpoint)?.emit("replayed", reply);
+      case "replayed": return this.#byCanonical(reply.endpoint)?.emit("replayed", reply);
       case "notice": return this.#notice(reply);
       case "unsubscribed": return this.#endedByGateway(reply);
       case "token_expiring": return this.#refreshToken();
@@ -464,10 +464,6 @@ export class StreamgateClient extends Emitter {
     for (const subscription of this.#subscriptions.values()) {
       if (!subscription.ended && !subscription.suspended) this.#sendSubscribe(subscription);
     }
-  }
-
-  #bySubscriptionEndpoint(endpoint) {
-    return endpoint === undefined ? null : this.#byCanonical(endpoint);
   }
 
   #sendSubscribe(subscription) {
@@ -490,7 +486,7 @@ export class StreamgateClient extends Emitter {
 
   /** Notices about a resume: surfaced as events; delivery goes on. */
   #notice(notice) {
-    const subscription = this.#bySubscriptionEndpoint(notice.endpoint);
+    const subscription = this.#byCanonical(notice.endpoint);
     if (!subscription) return;
     if (notice.code === "gap") subscription.emit("gap", notice);
     else if (notice.code === "stale_epoch") subscription.emit("stale_epoch", notice);
@@ -502,7 +498,7 @@ export class StreamgateClient extends Emitter {
    */
   #unsolicitedError(reply) {
     const error = new StreamgateError(reply.code, reply.message, reply.endpoint);
-    const subscription = this.#bySubscriptionEndpoint(reply.endpoint);
+    const subscription = this.#byCanonical(reply.endpoint);
     switch (reply.code) {
       case "replay_too_large":
         // Default reaction: go on live, and say that messages were skipped.
@@ -544,7 +540,7 @@ export class StreamgateClient extends Emitter {
 
   /** An `unsubscribed` with a reason: the gateway ended a subscription. */
   #endedByGateway(reply) {
-    const subscription = this.#bySubscriptionEndpoint(reply.endpoint);
+    const subscription = this.#byCanonical(reply.endpoint);
     if (!subscription || subscription.suspended) return; // resumed after the new token
     this.#subscriptions.delete(subscription.endpoint);
     subscription._end({ code: "revoked", message: reply.reason });

@@ -2,6 +2,7 @@
 // steady producer) and drives it line by line.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -41,5 +42,14 @@ export class Cluster {
     this.#process.stdin.write(JSON.stringify({ cmd: "quit" }) + "\n");
     this.#process.stdin.end();
     await new Promise((resolve) => this.#process.once("exit", resolve));
+  }
+}
+
+/** Waits (polling every 10 ms) until `condition()` holds; throws naming `what` after `timeoutMs`. */
+export async function until(what, condition, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
   }
 }

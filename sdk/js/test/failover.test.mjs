@@ -13,17 +13,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { StreamgateClient } from "../streamgate.js";
-import { Cluster } from "./cluster.mjs";
+import { Cluster, until } from "./cluster.mjs";
 
 const KEYS = ["a", "b", "c", "d", "e", "f"];
-
-async function until(what, condition, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A tokens file (static-tokens authorizer): a token about to expire, and its successor. */
 function tokensFile() {

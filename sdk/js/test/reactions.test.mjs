@@ -5,17 +5,8 @@
 // (recovery.replay.max_messages: 5) while it waits to reconnect.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { StreamgateClient } from "../streamgate.js";
-import { Cluster } from "./cluster.mjs";
-
-async function until(what, condition, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { Cluster, until } from "./cluster.mjs";
 
 test("a resume too large to replay is a gap event, then live", { timeout: 60_000 }, async () => {
   const cluster = await Cluster.start({ nodes: 2, partitions: 1, overrides: { recovery: { replay: { max_messages: 5 } } } });
