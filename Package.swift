@@ -9,9 +9,11 @@ import PackageDescription
 /// share one copy of its types with the host.
 let package = Package(
     name: "streamgate",
-    platforms: [.macOS(.v15)],
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18)],
     products: [
         .executable(name: "streamgate", targets: ["streamgate"]),
+        /// The Swift SDK (sdk/swift): apps and servers connect to a Streamgate cluster with it.
+        .library(name: "StreamgateClient", targets: ["StreamgateClient"]),
     ],
     dependencies: [
         .package(path: "plugins/StreamgatePluginAPI"),
@@ -20,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", "4.5.2"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .target(
@@ -61,6 +67,34 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Host"
+        ),
+        // The Swift SDK: depends on nothing of the gateway's, only on a WebSocket client.
+        .target(
+            name: "StreamgateClient",
+            dependencies: [
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "sdk/swift/Sources/StreamgateClient"
+        ),
+        .executableTarget(
+            name: "streamgate-tail",
+            dependencies: [
+                "StreamgateClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "sdk/swift/Examples/Tail"
+        ),
+        .testTarget(
+            name: "StreamgateClientTests",
+            dependencies: ["StreamgateClient"],
+            path: "sdk/swift/Tests/StreamgateClientTests"
         ),
         .testTarget(name: "CFanoutTests", dependencies: ["CFanout"], path: "Tests/CFanoutTests"),
         .testTarget(

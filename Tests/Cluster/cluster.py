@@ -11,7 +11,11 @@ them, then answers one JSON command per input line with one JSON line:
     {"cmd": "produce", "key": "k", "value": "v"} -> {"ok": true, "partition": p, "offset": o}
     {"cmd": "kill", "node": 0}   kill -9 of that node
     {"cmd": "start", "node": 0}  starts it again on its port, answers once it is ready
-    {"cmd": "quit"}              stops everything (also on end of input)
+    {"cmd": "pause", "node": 0}  SIGSTOP: the node keeps its connections but answers nothing
+    {"cmd": "resume", "node": 0} SIGCONT
+    {"cmd": "quit"}              stops everything (also on end of input); the last line,
+                                 {"ok": false, "error": ...}, names any sanitizer report
+                                 in a gateway's log (scripts/test --sanitize)
 
 Used by sdk/js/test (node --test) and meant for the other SDKs' failover
 tests too: the cluster and the producer's ground truth live here, in one
@@ -31,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EndToEnd"))
 
-from conftest import (GatewayLauncher, KafkaProducer, SteadyProducer, make_topic, start_broker,  # noqa: E402
-                      stop_broker, wait_ready_or_fail)
+from conftest import (GatewayLauncher, KafkaProducer, SteadyProducer, assert_no_sanitizer_report,  # noqa: E402
+                      make_topic, start_broker, stop_broker, wait_ready_or_fail)
 
 
 def main() -> int:
@@ -73,6 +77,8 @@ def main() -> int:
                 gw = nodes[command["node"]]
                 gw.proc.send_signal(signal.SIGKILL)
                 gw.proc.wait(10)
+            elif cmd in ("pause", "resume"):
+                nodes[command["node"]].proc.send_signal(signal.SIGSTOP if cmd == "pause" else signal.SIGCONT)
             elif cmd == "start":
                 i = command["node"]
                 merged = {**overrides, "listen": {"host": "127.0.0.1", "port": ports[i]}}
@@ -88,12 +94,20 @@ def main() -> int:
             steady.stop()
         for gw in launcher.started:
             if gw.proc.poll() is None:
+                gw.proc.send_signal(signal.SIGCONT)  # a paused node could not act on SIGTERM
                 gw.proc.send_signal(signal.SIGTERM)
                 try:
                     gw.proc.wait(10)
                 except Exception:
                     gw.proc.kill()
         stop_broker(broker)
+    problems = []
+    for gw in launcher.started:
+        try:
+            assert_no_sanitizer_report(gw.log())
+        except AssertionError as error:
+            problems.append(f"{gw.log_path}: {error}")
+    print(json.dumps({"ok": not problems, "error": "\n".join(problems)}), flush=True)
     return 0
 
 

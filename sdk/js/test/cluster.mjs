@@ -38,10 +38,14 @@ export class Cluster {
     return answer;
   }
 
+  /** Stops everything; throws when a gateway's log holds a sanitizer report. */
   async stop() {
+    const exited = new Promise((resolve) => this.#process.once("exit", resolve));
     this.#process.stdin.write(JSON.stringify({ cmd: "quit" }) + "\n");
     this.#process.stdin.end();
-    await new Promise((resolve) => this.#process.once("exit", resolve));
+    const last = await this.#next();
+    await exited;
+    if (!last.ok) throw new Error(`cluster: ${last.error}`);
   }
 }
 
