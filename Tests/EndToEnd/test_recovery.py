@@ -314,6 +314,43 @@ def test_snapshot_delivers_the_latest_message_first_then_live(gateway_factory, c
     assert (after.seq, after.payload) == (live.offset, b"3-0")
 
 
+def test_a_live_subscription_is_told_the_position_live_delivery_starts_after(gateway_factory, create_topic, producer):
+    """`live` (docs/protocol.md): the last offset of the endpoint's partition the
+    node had consumed, after the snapshot and before any live delivery; none for
+    an endpoint the node has nothing cached of."""
+    topic = create_topic(partitions=1)
+    gw = gateway_factory([topic])
+    endpoint = f"/{topic}/k"
+
+    async def body():
+        watcher = await WsClient.connect(gw.ws_url, name="watcher")
+        await subscribe(watcher, endpoint)
+        await subscribe(watcher, f"/{topic}/other")
+        reports = await asyncio.to_thread(producer.produce, topic, [("k", b"0"), ("k", b"1"), ("other", b"x")])
+        await watcher.wait_deliveries(3, 10)  # the node has consumed all three
+        late = await WsClient.connect(gw.ws_url, name="late")
+        await subscribe(late, endpoint, snapshot=True)
+        live = await next_text_of(late, "live")
+        deliveries_before_live = list(late.deliveries)
+        fresh = await WsClient.connect(gw.ws_url, name="fresh")
+        await subscribe(fresh, f"/{topic}/never-seen")
+        after_never_seen = await fresh.request({"type": "ping", "id": "p"})
+        produced = await asyncio.to_thread(producer.produce_one, topic, "k", b"2")
+        await late.wait_deliveries(2, 10)
+        for client in (watcher, late, fresh):
+            await client.close()
+        return reports, live, deliveries_before_live, after_never_seen, late.deliveries, produced
+
+    reports, live, before, after_never_seen, deliveries, produced = run_async(body(), 40)
+    snapshot, after = deliveries
+    assert before == [snapshot] and snapshot.flags & 1 == 1, "the snapshot comes before `live`"
+    assert (snapshot.seq, snapshot.payload) == (reports[1].offset, b"1")
+    # The partition's last consumed offset (a record of another key), not the endpoint's.
+    assert live == {"type": "live", "endpoint": endpoint, "epoch": snapshot.epoch, "seq": reports[2].offset}
+    assert after_never_seen == {"type": "pong", "id": "p"}, "no `live` for an endpoint with nothing cached"
+    assert (after.seq, after.payload) == (produced.offset, b"2") and after.seq > live["seq"]
+
+
 def test_bad_resume_requests_get_clear_errors(gateway_factory, create_topic):
     topic = create_topic(partitions=1)
     gw = gateway_factory([topic])

@@ -158,6 +158,14 @@ export class Subscription extends Emitter {
     else this.#queue.push(message);
   }
 
+  /** @internal The gateway's `live` position: live delivery starts after it. Kept as
+   * the resume position while nothing later was delivered, so a failover before
+   * the first message still resumes exactly. */
+  _goLive(epoch, seq) {
+    const p = this.position;
+    if (!p || p.epoch !== epoch || seq > p.seq) this.position = { epoch, seq };
+  }
+
   /** @internal */
   _end(reason) {
     if (this.ended) return;
@@ -448,6 +456,7 @@ export class StreamgateClient extends Emitter {
     switch (reply.type) {
       case "welcome": return this.#welcomed(reply);
       case "replayed": return this.#byCanonical(reply.endpoint)?.emit("replayed", reply);
+      case "live": return this.#byCanonical(reply.endpoint)?._goLive(reply.epoch, reply.seq);
       case "notice": return this.#notice(reply);
       case "unsubscribed": return this.#endedByGateway(reply);
       case "token_expiring": return this.#refreshToken();
@@ -461,8 +470,11 @@ export class StreamgateClient extends Emitter {
     this.#setState("connected");
     this.emit("connected", { url: this.node, subject: welcome.subject, expiresAt: welcome.expires_at });
     for (const waiter of this.#connectedWaiters.splice(0)) waiter.resolve();
+    // A new connection came with the provider's current token: subscriptions a
+    // token expiry suspended resume with the others.
     for (const subscription of this.#subscriptions.values()) {
-      if (!subscription.ended && !subscription.suspended) this.#sendSubscribe(subscription);
+      subscription.suspended = null;
+      if (!subscription.ended) this.#sendSubscribe(subscription);
     }
   }
 

@@ -50,6 +50,13 @@ enum DeliveryFrame {
         }
     }
 
+    /// A copy of a cached delivery frame with the snapshot flag set.
+    static func snapshotCopy(of frame: OpaquePointer) -> OpaquePointer? {
+        var length = 0
+        guard let bytes = cf_frame_bytes(frame, &length) else { return nil }
+        return withSnapshotFlag(UnsafeRawBufferPointer(start: bytes, count: length))
+    }
+
     /// A new frame with the bytes of an encoded delivery frame (WebSocket
     /// header included) and the snapshot flag set, or nil.
     static func withSnapshotFlag(_ encoded: UnsafeRawBufferPointer) -> OpaquePointer? {

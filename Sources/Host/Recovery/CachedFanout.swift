@@ -111,7 +111,8 @@ final class CachedFanout: Sendable {
                       subscription: UInt64, nowNs: UInt64) -> Outcome
     {
         guard let position = options.resume else {
-            return queue(conn, endpoint, subscription, frames: snapshot(s, endpoint, options), notices: [], marker: nil)
+            return queue(conn, endpoint, subscription, frames: snapshot(s, endpoint, options), notices: [],
+                         marker: livePosition(s, endpoint))
         }
         guard let partition = s.cache.partition(ofEpoch: position.epoch), partition.topic == topic else {
             // The position belongs to an offset sequence this node does not
@@ -119,7 +120,7 @@ final class CachedFanout: Sendable {
             let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: position.epoch,
                                                    current: s.cache.epoch(of: endpoint))
             return queue(conn, endpoint, subscription, frames: snapshot(s, endpoint, options), notices: [notice],
-                         marker: nil)
+                         marker: livePosition(s, endpoint))
         }
         guard let partitionState = s.cache.state(of: partition), position.seq <= partitionState.lastOffset else {
             // The client saw more than this node has consumed (it came from a
@@ -230,8 +231,9 @@ final class CachedFanout: Sendable {
         count <= configuration.maxReplayMessages && bytes <= maxReplayBytes
     }
 
-    /// Queues notices, replay frames (references handed over), the replay
-    /// marker and the subscription, in that order, if still wanted.
+    /// Queues notices, replay frames (references handed over), the marker
+    /// (`replayed` after a replay, `live` when going live) and the
+    /// subscription, in that order, if still wanted.
     private func queue(_ conn: cf_conn_id, _ endpoint: String, _ subscription: UInt64, frames: [OpaquePointer],
                        notices: [String], marker: String?) -> Outcome
     {
@@ -277,17 +279,21 @@ final class CachedFanout: Sendable {
         return ready
     }
 
-    /// The endpoint's latest message flagged as a snapshot, when asked for and cached.
-    private func snapshot(_ s: State, _ endpoint: String, _ options: SubscribeOptions) -> [OpaquePointer] {
-        guard options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = Self.snapshotCopy(latest.frame)
-        else { return [] }
-        return [copy]
+    /// The `live` message for a subscription going live now: the last offset
+    /// of the endpoint's partition handed to the loops, read under the lock
+    /// that orders batches against subscriptions (so exact). Nil when the
+    /// node does not know the endpoint's partition (nothing of it cached).
+    private func livePosition(_ s: State, _ endpoint: String) -> String? {
+        guard let partition = s.cache.partition(of: endpoint), let state = s.cache.state(of: partition),
+              state.epoch == s.cache.epoch(of: endpoint)
+        else { return nil }
+        return ClientProtocol.live(endpoint: endpoint, epoch: state.epoch, seq: state.lastOffset)
     }
 
-    /// A copy of a delivery frame with the snapshot flag set.
-    static func snapshotCopy(_ frame: OpaquePointer) -> OpaquePointer? {
-        var length = 0
-        guard let bytes = cf_frame_bytes(frame, &length) else { return nil }
-        return DeliveryFrame.withSnapshotFlag(UnsafeRawBufferPointer(start: bytes, count: length))
+    /// The endpoint's latest message flagged as a snapshot, when asked for and cached.
+    private func snapshot(_ s: State, _ endpoint: String, _ options: SubscribeOptions) -> [OpaquePointer] {
+        guard options.snapshot, let latest = s.cache.latest(of: endpoint), let copy = DeliveryFrame.snapshotCopy(of: latest.frame)
+        else { return [] }
+        return [copy]
     }
 }

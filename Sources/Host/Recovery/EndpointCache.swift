@@ -171,6 +171,9 @@ final class EndpointCache {
     /// The epoch of the partition `endpoint`'s messages come from, when known.
     func epoch(of endpoint: String) -> String? { histories[endpoint]?.epoch }
 
+    /// The partition `endpoint`'s messages come from, when known.
+    func partition(of endpoint: String) -> PartitionID? { histories[endpoint]?.partition }
+
     // MARK: Eviction
 
     private func evictOldest(of h: EndpointHistory) {

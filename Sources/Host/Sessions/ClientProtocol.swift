@@ -198,6 +198,16 @@ enum ClientProtocol {
     }
 
     /// The end of a replay: what follows is live.
+    /// Live delivery starts after `(epoch, seq)`: every later message of the
+    /// endpoint follows, none at or before it. A client that has received
+    /// nothing yet keeps it as its resume position, so a failover before its
+    /// first message still resumes exactly.
+    static func live(endpoint: String, epoch: String, seq: Int64) -> String {
+        reply(type: "live", fields: [
+            ("endpoint", jsonString(endpoint)), ("epoch", jsonString(epoch)), ("seq", String(seq)),
+        ], id: nil)
+    }
+
     static func replayed(endpoint: String, count: Int, source: String) -> String {
         reply(type: "replayed", fields: [
             ("endpoint", jsonString(endpoint)), ("count", String(count)), ("source", jsonString(source)),

@@ -147,6 +147,14 @@ class Subscription(_Emitter):
         if self._iterated or self._listener_count("message") == 0:
             self._queue.put_nowait(message)
 
+    def _go_live(self, epoch: str, seq: int) -> None:
+        """The gateway's `live` position: live delivery starts after it. Kept as the
+        resume position while nothing later was delivered, so a failover before the
+        first message still resumes exactly."""
+        p = self.position
+        if p is None or p.epoch != epoch or seq > p.seq:
+            self.position = Position(epoch, seq)
+
     def _end(self, reason: dict) -> None:
         if self.ended:
             return
@@ -367,13 +375,18 @@ class Client(_Emitter):
             self._connected.set()
             self._emit("connected", {"url": self.node, "subject": reply.get("subject"),
                                      "expires_at": reply.get("expires_at")})
+            # A new connection came with the provider's current token: subscriptions
+            # a token expiry suspended resume with the others.
             for subscription in list(self._subscriptions.values()):
-                if not subscription.ended and not subscription.suspended:
+                subscription.suspended = None
+                if not subscription.ended:
                     self._spawn(self._send_subscribe(subscription))
             return True
         subscription = self._by_endpoint(reply.get("endpoint"))
         if kind == "replayed" and subscription:
             subscription._emit("replayed", reply)
+        elif kind == "live" and subscription and isinstance(reply.get("epoch"), str) and isinstance(reply.get("seq"), int):
+            subscription._go_live(reply["epoch"], reply["seq"])
         elif kind == "notice" and subscription and reply.get("code") in ("gap", "stale_epoch"):
             subscription._emit(reply["code"], reply)
         elif kind == "unsubscribed" and subscription and not subscription.suspended:

@@ -146,6 +146,8 @@ extension StreamgateClient {
         switch reply.type {
         case "welcome":
             welcome(reply, link: link)
+        case "live":
+            if let epoch = reply.epoch, let seq = reply.seq { subscription?.goLive(after: Position(epoch: epoch, seq: seq)) }
         case "replayed":
             subscription?.emit(.replayed(count: reply.count ?? 0, source: reply.source ?? ""))
         case "notice" where reply.code == "gap":

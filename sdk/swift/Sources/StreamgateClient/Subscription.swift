@@ -90,6 +90,16 @@ public final class Subscription: AsyncSequence, Sendable {
         emit(.subscribed(endpoint: canonical ?? endpoint))
     }
 
+    /// The gateway's `live` position: live delivery starts after it. Kept as the
+    /// resume position while nothing later was delivered, so a failover before the
+    /// first message still resumes exactly.
+    func goLive(after live: Position) {
+        state.withLock { state in
+            if let position = state.position, position.epoch == live.epoch, position.seq >= live.seq { return }
+            state.position = live
+        }
+    }
+
     /// After `replay_too_large`: the next subscribe goes on live.
     func forgetPosition() { state.withLock { $0.position = nil } }
 

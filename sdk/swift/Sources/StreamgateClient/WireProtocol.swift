@@ -48,9 +48,11 @@ struct Reply: Decodable, Sendable {
     var fromSeq: Int64?
     var toSeq: Int64?
     var reason: String?
+    var epoch: String?
+    var seq: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case type, id, code, message, endpoint, subject, partition, offset, count, source, reason
+        case type, id, code, message, endpoint, subject, partition, offset, count, source, reason, epoch, seq
         case expiresAt = "expires_at", currentEpoch = "current_epoch", fromSeq = "from_seq", toSeq = "to_seq"
     }
 
@@ -72,6 +74,8 @@ struct Reply: Decodable, Sendable {
         fromSeq = try c.decodeIfPresent(Int64.self, forKey: .fromSeq)
         toSeq = try c.decodeIfPresent(Int64.self, forKey: .toSeq)
         reason = try c.decodeIfPresent(String.self, forKey: .reason)
+        epoch = try c.decodeIfPresent(String.self, forKey: .epoch)
+        seq = try c.decodeIfPresent(Int64.self, forKey: .seq)
     }
 
     /// Nil when the frame is not a JSON object with a `type` (ignored: a later

@@ -156,3 +156,41 @@ extension ClusterTests {
         }
     }
 }
+
+extension ClusterTests {
+    @Test("a failover before the first message resumes from the gateway's live position, and misses nothing")
+    func failoverBeforeTheFirstMessage() async throws {
+        let cluster = try await Cluster.start(nodes: 2, partitions: 1)
+        defer { cluster.stop() }
+        // Something of the endpoint is cached on both nodes, so they know its partition.
+        let before = try await cluster.command(["cmd": "produce", "key": "quiet", "value": "before"])
+        try await Task.sleep(for: .seconds(1))  // both nodes consume it within milliseconds
+        // Reconnects wait 1.5 s, so the record produced after the kill is consumed by the
+        // other node before the client gets there: a live subscribe would miss it.
+        var configuration = StreamgateClient.Configuration(urls: cluster.nodes.map(\.url))
+        configuration.minReconnectDelay = .milliseconds(1_500)
+        configuration.maxReconnectDelay = .milliseconds(1_500)
+        configuration.jitter = false
+        let client = try StreamgateClient(configuration: configuration)
+        let received = Collected<String>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            try await client.connected()
+            let subscription = client.subscribe("/\(cluster.topic)/quiet")
+            group.addTask { for try await message in subscription { received.append("\(message.seq):\(message.text ?? "")") } }
+            // The `live` position comes right after `subscribed`.
+            try await until("the live position") { subscription.position != nil }
+            let live = try #require(subscription.position)
+            #expect(live.seq == (before["offset"] as? Int).map(Int64.init))
+            let victim = try #require(cluster.nodes.firstIndex { $0.url == client.node })
+            try await cluster.command(["cmd": "kill", "node": victim])
+            let during = try await cluster.command(["cmd": "produce", "key": "quiet", "value": "during the failover"])
+            try await until("the message produced during the failover") { received.count == 1 }
+            let after = try await cluster.command(["cmd": "produce", "key": "quiet", "value": "after"])
+            try await until("the next live message") { received.count == 2 }
+            await client.close()
+            try await group.waitForAll()
+            #expect(received.all == ["\(during["offset"]!):during the failover", "\(after["offset"]!):after"])
+        }
+    }
+}
