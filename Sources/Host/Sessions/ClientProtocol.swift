@@ -197,7 +197,6 @@ enum ClientProtocol {
         ], id: nil)
     }
 
-    /// The end of a replay: what follows is live.
     /// Live delivery starts after `(epoch, seq)`: every later message of the
     /// endpoint follows, none at or before it. A client that has received
     /// nothing yet keeps it as its resume position, so a failover before its
@@ -208,6 +207,7 @@ enum ClientProtocol {
         ], id: nil)
     }
 
+    /// The end of a replay: what follows is live.
     static func replayed(endpoint: String, count: Int, source: String) -> String {
         reply(type: "replayed", fields: [
             ("endpoint", jsonString(endpoint)), ("count", String(count)), ("source", jsonString(source)),
