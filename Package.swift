@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -55,10 +57,29 @@ let package = Package(
             ],
             path: "Sources/Plugins"
         ),
+        // The portal (`streamgate portal`): APIs, tokens and keys as data; gateways follow it
+        // through the `portal` plugins. It sees the plugin API's templates, nothing of the host's.
+        .target(
+            name: "StreamgatePortal",
+            dependencies: [
+                .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                "CRdKafka",
+            ],
+            path: "Sources/Portal"
+        ),
         .executableTarget(
             name: "streamgate",
             dependencies: [
                 "CFanout",
+                "StreamgatePortal",
                 "CStreamgateAssets",
                 "StreamgatePlugins",
                 .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
@@ -95,6 +116,18 @@ let package = Package(
             name: "StreamgateClientTests",
             dependencies: ["StreamgateClient"],
             path: "sdk/swift/Tests/StreamgateClientTests"
+        ),
+        .testTarget(
+            name: "PortalTests",
+            dependencies: [
+                "StreamgatePortal",
+                "StreamgatePlugins",
+                .product(name: "StreamgatePluginAPI", package: "StreamgatePluginAPI"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/PortalTests"
         ),
         .testTarget(name: "CFanoutTests", dependencies: ["CFanout"], path: "Tests/CFanoutTests"),
         .testTarget(

@@ -7,7 +7,9 @@ public enum BuiltinPlugins {
         registrar.register(authorizer: JWTAuthorizerFactory())
         registrar.register(authorizer: StaticTokensAuthorizerFactory())
         registrar.register(authorizer: WebhookAuthorizerFactory())
+        registrar.register(authorizer: PortalAuthorizerFactory())
         registrar.register(mapper: TopicKeyMapperFactory())
+        registrar.register(mapper: PortalMapperFactory())
         registrar.register(source: KafkaSourceFactory())
         registrar.register(source: GeneratorSourceFactory())
     }

@@ -1,12 +1,12 @@
 import ArgumentParser
 
-/// The `streamgate` command line: `serve` runs the gateway, `check-config`
-/// validates a configuration file without starting anything.
+/// The `streamgate` command line: `serve` runs the gateway, `portal` the
+/// portal, `check-config` validates a configuration file without starting anything.
 @main
 struct StreamgateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamgate",
         abstract: "Kafka topics and keys as secure WebSocket streaming APIs.",
-        subcommands: [ServeCommand.self, CheckConfigCommand.self]
+        subcommands: [ServeCommand.self, CheckConfigCommand.self, PortalCommand.self]
     )
 }

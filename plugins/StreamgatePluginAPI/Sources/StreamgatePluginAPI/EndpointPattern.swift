@@ -8,7 +8,7 @@
 /// bounds) and by authorization rights, so both mean the same thing.
 public struct EndpointPattern: Sendable, Equatable, CustomStringConvertible {
     public let text: String
-    private let segments: [Substring]
+    let segments: [Substring]
 
     /// Throws a reason when the pattern is malformed.
     public init(_ text: String) throws(EndpointError) {

@@ -11,5 +11,5 @@
 /// own (reading them at run time would read the host's copy of this library).
 public enum PluginAPIVersion {
     @inlinable public static var major: Int { 2 }
-    @inlinable public static var minor: Int { 1 }
+    @inlinable public static var minor: Int { 2 }
 }
