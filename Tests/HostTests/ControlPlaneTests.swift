@@ -106,6 +106,21 @@ struct ControlPlaneTests {
         }
     }
 
+    /// A revocation published between a connection's decision and the
+    /// upkeep's first look (the gateway's first second) still takes effect.
+    @Test func theFirstUpkeepChecksEveryConnectionDecidedBeforeIt() async throws {
+        let h = ControlPlaneHarness(tokens: ["a": try Self.identity("a", subscribe: ["/**"]), "b": try Self.identity("b", subscribe: ["/**"])])
+        try await h.connect(1, token: "a")
+        try await h.connect(2, token: "b")
+        h.send(1, #"{"type":"subscribe","endpoint":"/t/x"}"#)
+        h.send(2, #"{"type":"subscribe","endpoint":"/t/x"}"#)
+        h.authorizer.set("a", nil)
+        await h.control.upkeep.upkeep()
+        #expect((h.replies(1, type: "error").first?["message"] as? String)?.hasPrefix("credentials revoked") == true)
+        #expect(!h.fanout.isSubscribed(1, to: "/t/x"))
+        #expect(h.replies(2, type: "error").isEmpty && h.fanout.isSubscribed(2, to: "/t/x"), "a still valid token keeps its subscriptions")
+    }
+
     @Test func anExpiringTokenIsWarnedThenItsSubscriptionsEnd() async throws {
         let now = Date().timeIntervalSince1970
         let h = ControlPlaneHarness(tokens: ["a": try Self.identity("a", subscribe: ["/**"], expiresAt: now + 100)])

@@ -24,8 +24,8 @@ struct PluginSetTests {
     @Test func builtinRegistryHoldsTheBuiltins() {
         let registry = PluginRegistry.builtin()
         #expect(registry.sources.keys.sorted() == ["generator", "kafka"])
-        #expect(registry.mappers.keys.sorted() == ["topic-key"])
-        #expect(registry.authorizers.keys.sorted() == ["allow-all", "jwt", "static-tokens", "webhook"])
+        #expect(registry.mappers.keys.sorted() == ["portal", "topic-key"])
+        #expect(registry.authorizers.keys.sorted() == ["allow-all", "jwt", "portal", "static-tokens", "webhook"])
     }
 
     @Test func validConfigurationBuildsEveryPlugin() throws {

@@ -35,8 +35,11 @@ final class CredentialUpkeep: Sendable {
             defer { seen = revisions }
             return seen
         }
-        guard let previous else { return }
-        let changed = Set(revisions.indices.filter { revisions[$0] != previous[$0] })
+        // At the first look there is nothing to compare with, and a change
+        // may have come between a connection's decision and this look (a
+        // revocation the portal published in the gateway's first second):
+        // every connection decided so far is checked once.
+        let changed = Set(revisions.indices.filter { previous == nil || revisions[$0] != previous![$0] })
         guard !changed.isEmpty else { return }
         let affected = table.withEverySession { table in
             table.compactMap { conn, session -> (cf_conn_id, Credentials)? in
