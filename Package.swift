@@ -72,8 +72,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 "CRdKafka",
+                "CStreamgateAssets",
             ],
-            path: "Sources/Portal"
+            path: "Sources/Portal",
+            // The web UI's files are embedded by CStreamgateAssets.
+            exclude: ["UI"]
         ),
         .executableTarget(
             name: "streamgate",

@@ -38,6 +38,8 @@ public struct PortalConfiguration: Sendable {
     /// How long an administrator's login session lasts.
     public var sessionSeconds = 12 * 3600
     public var logLevel = "info"
+    /// Serve the web UI from this folder instead of the embedded copy (UI development).
+    public var uiDirectory: String?
 
     public init(clusterCredential: String) {
         self.clusterCredential = clusterCredential
@@ -107,6 +109,7 @@ public struct PortalConfiguration: Sendable {
         maxTokenSeconds = try root.int("max_token_seconds", default: maxTokenSeconds, range: 60...(10 * 366 * 86_400))
         sessionSeconds = try root.int("session_seconds", default: sessionSeconds, range: 60...(30 * 86_400))
         logLevel = try root.string("log_level", default: logLevel)
+        uiDirectory = try root.string("ui_directory").map { Self.resolve($0, in: directory) }
         try root.finish()
     }
 

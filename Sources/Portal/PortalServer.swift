@@ -38,7 +38,12 @@ public struct PortalServer: Sendable {
         let gateway = GatewayStateRoute(database: database, clusterCredential: configuration.clusterCredential,
                                         issuer: configuration.issuer, audience: configuration.audience)
 
+        let ui = UIRoutes(directory: configuration.uiDirectory)
+
         let router = Router(context: PortalRequestContext.self)
+        router.get("/", use: ui.page)
+        router.get("/ui/:file", use: ui.asset)
+        router.get("/sdk/streamgate.js", use: ui.sdk)
         router.get("/healthz") { _, _ in JSONBody.response(.object(["status": .string("ok")])) }
         router.post("/api/v1/login", use: sessions.login)
         router.post("/api/v1/logout", use: sessions.logout)

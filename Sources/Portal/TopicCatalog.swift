@@ -41,11 +41,11 @@ public struct KafkaTopicCatalog: TopicCatalog {
         for (key, value) in [("bootstrap.servers", brokers)] + properties.sorted(by: { $0.key < $1.key }) {
             guard rd_kafka_conf_set(conf, key, value, &error, error.count) == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
-                throw PortalError(.serviceUnavailable, code: "kafka_unavailable", "kafka.properties.\(key): \(String(cString: error))")
+                throw PortalError(.serviceUnavailable, code: "kafka_unavailable", "kafka.properties.\(key): \(Self.text(error))")
             }
         }
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &error, error.count) else {
-            throw PortalError(.serviceUnavailable, code: "kafka_unavailable", "cannot create a Kafka client: \(String(cString: error))")
+            throw PortalError(.serviceUnavailable, code: "kafka_unavailable", "cannot create a Kafka client: \(Self.text(error))")
         }
         defer { rd_kafka_destroy(handle) }
         var metadata: UnsafePointer<rd_kafka_metadata>?
@@ -61,5 +61,10 @@ public struct KafkaTopicCatalog: TopicCatalog {
             if topic.err == RD_KAFKA_RESP_ERR_NO_ERROR, let name = topic.topic { names.insert(String(cString: name)) }
         }
         return names
+    }
+
+    /// librdkafka's NUL-terminated error buffer as text.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,11 +1,16 @@
-/* Files the gateway serves as they are in the repository, embedded at build
+/* Files the binary serves as they are in the repository, embedded at build
  * time (C23 #embed), so the binary carries them and they exist once. */
 #ifndef STREAMGATE_ASSETS_H
 #define STREAMGATE_ASSETS_H
 
 #include <stddef.h>
 
-/* The JavaScript SDK (sdk/js/streamgate.js), served at GET /sdk/streamgate.js. */
+/* The JavaScript SDK (sdk/js/streamgate.js), served at GET /sdk/streamgate.js
+ * by the gateway and by the portal (its test console uses it). */
 const unsigned char *streamgate_asset_sdk_js(size_t *length);
+
+/* A file of the portal's web UI (Sources/Portal/UI) by name ("index.html",
+ * "app.js", "style.css"), or NULL. */
+const unsigned char *streamgate_asset_portal(const char *name, size_t *length);
 
 #endif

@@ -1,0 +1,1 @@
+// The portal's UI (a plain ES module, no build step).
