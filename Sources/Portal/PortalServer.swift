@@ -28,7 +28,7 @@ public struct PortalServer: Sendable {
     public func router(adminStore: AdminStore? = nil) -> Router<PortalRequestContext> {
         let admins = adminStore ?? AdminStore(database: database)
         let apis = ApiStore(database: database)
-        let apiRoutes = ApiRoutes(apis: apis, topics: topics)
+        let apiRoutes = ApiRoutes(apis: apis, topics: topics, gatewayURLs: configuration.gatewayURLs)
         let tokenRoutes = TokenRoutes(
             apiRoutes: apiRoutes,
             minter: TokenMinter(database: database, issuer: configuration.issuer, audience: configuration.audience),
@@ -51,6 +51,11 @@ public struct PortalServer: Sendable {
 
         let authenticated = router.group("/api/v1").add(middleware: SessionAuthenticator(admins: admins))
         authenticated.get("me", use: sessions.me)
+        let gatewayURLs = configuration.gatewayURLs
+        authenticated.get("config") { _, context in
+            _ = try context.require(.viewer)
+            return JSONBody.response(.object(["gateway_urls": .array(gatewayURLs.map(JSONValue.string))]))
+        }
         authenticated.get("users", use: sessions.list)
         authenticated.post("users", use: sessions.create)
         authenticated.delete("users/:username", use: sessions.delete)
@@ -59,6 +64,8 @@ public struct PortalServer: Sendable {
         authenticated.get("apis/:name", use: apiRoutes.get)
         authenticated.put("apis/:name", use: apiRoutes.replace)
         authenticated.delete("apis/:name", use: apiRoutes.delete)
+        authenticated.get("apis/:name/asyncapi.json", use: apiRoutes.asyncAPIJSON)
+        authenticated.get("apis/:name/asyncapi.yaml", use: apiRoutes.asyncAPIYAML)
         authenticated.post("apis/:name/tokens", use: tokenRoutes.mint)
         authenticated.get("tokens", use: tokenRoutes.list)
         authenticated.get("tokens/:id", use: tokenRoutes.get)

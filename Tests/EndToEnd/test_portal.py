@@ -216,3 +216,53 @@ def test_the_portal_refuses_a_remote_listener_unless_asked_and_bad_configs_name_
     result = subprocess.run([str(STREAMGATE_BIN), "portal", "--config", str(portal.config_path)],
                             capture_output=True, text=True, env=subprocess_env(), timeout=30)
     assert result.returncode == 2 and "cluster_credential_file" in result.stderr, result.stderr
+
+
+ASYNCAPI_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "asyncapi" / "asyncapi-3.0.0.schema.json"
+
+
+def test_each_api_has_an_asyncapi_document_valid_against_the_3_0_schema_in_json_and_yaml(broker, tmp_path, create_topic):
+    import jsonschema
+    import yaml
+
+    assert ASYNCAPI_SCHEMA.exists(), f"the AsyncAPI 3.0 JSON Schema is expected at {ASYNCAPI_SCHEMA}"
+    schema = json.loads(ASYNCAPI_SCHEMA.read_text())
+    topic = create_topic()
+    portal = Portal(tmp_path, broker.bootstrap,
+                    {"gateway_urls": ["ws://127.0.0.1:8080/ws", "wss://node2.example:443/ws"]}).start()
+    try:
+        status, reply, _ = portal.call("POST", "/api/v1/apis", {
+            "name": "live-scores", "version": "2.0.0", "owner": "sports \"team\"",
+            "description": "Scores: yes\nno\t# not a comment — ünïcode",
+            "endpoints": [
+                {"path": "/scores/live/{sport}", "topic": topic, "key": "live/{sport}", "actions": ["subscribe"],
+                 "description": "Every point", "schema": {"type": "object", "required": ["home", "away"],
+                                                         "properties": {"home": {"type": "integer"},
+                                                                        "away": {"type": "integer"}}}},
+                {"path": "/scores/chat/{sport}/{room}", "topic": topic, "key": "chat/{sport}/{room}",
+                 "actions": ["subscribe", "publish"]},
+            ]})
+        assert status == 201, reply
+        status, document, headers = portal.call("GET", "/api/v1/apis/live-scores/asyncapi.json")
+        assert status == 200 and headers["Content-Type"].startswith("application/json")
+        jsonschema.Draft7Validator(schema).validate(document)
+        assert document["info"]["version"] == "2.0.0"
+        assert {s["protocol"] for s in document["servers"].values()} == {"ws", "wss"}
+        channels = {c["address"]: c for c in document["channels"].values()}
+        assert set(channels) == {"/scores/live/{sport}", "/scores/chat/{sport}/{room}"}
+        assert set(channels["/scores/chat/{sport}/{room}"]["parameters"]) == {"sport", "room"}
+        actions = sorted(o["action"] for o in document["operations"].values())
+        assert actions == ["receive", "receive", "send"], "publish only where the endpoint allows it"
+        live = document["components"]["messages"]
+        assert any(m.get("payload", {}).get("required") == ["home", "away"] for m in live.values())
+        assert document["components"]["securitySchemes"]["bearer"]["bearerFormat"] == "JWT"
+
+        request = urllib.request.Request(portal.url + "/api/v1/apis/live-scores/asyncapi.yaml",
+                                         headers={"Authorization": f"Bearer {portal.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("application/yaml")
+            from_yaml = yaml.safe_load(response.read().decode())
+        assert from_yaml == document, "the YAML form is the same document"
+        assert portal.call("GET", "/api/v1/apis/nope/asyncapi.json")[0] == 404
+    finally:
+        portal.stop()

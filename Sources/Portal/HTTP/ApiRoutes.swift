@@ -1,11 +1,13 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import StreamgatePluginAPI
 
 /// `/api/v1/apis` and `/api/v1/apis/{name}`: the APIs as data.
 struct ApiRoutes: Sendable {
     let apis: ApiStore
     let topics: any TopicCatalog
+    let gatewayURLs: [String]
 
     func list(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
         _ = try context.require(.viewer)
@@ -39,6 +41,25 @@ struct ApiRoutes: Sendable {
         let name = try context.parameters.require("name")
         guard try await apis.delete(name) else { throw PortalError.notFound("no API named '\(name)'") }
         return Response(status: .noContent)
+    }
+
+    /// `GET /api/v1/apis/{name}/asyncapi.json` (viewer).
+    func asyncAPIJSON(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
+        _ = try context.require(.viewer)
+        let api = try await named(context)
+        return JSONBody.response(AsyncAPIDocument.make(api, gatewayURLs: gatewayURLs),
+                                 headers: [.contentDisposition: "inline; filename=\"\(api.name)-asyncapi.json\""])
+    }
+
+    /// `GET /api/v1/apis/{name}/asyncapi.yaml` (viewer): the same document as YAML.
+    func asyncAPIYAML(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
+        _ = try context.require(.viewer)
+        let api = try await named(context)
+        let text = YAMLWriter.write(AsyncAPIDocument.make(api, gatewayURLs: gatewayURLs))
+        return Response(status: .ok, headers: [
+            .contentType: "application/yaml; charset=utf-8", .cacheControl: "no-store",
+            .contentDisposition: "inline; filename=\"\(api.name)-asyncapi.yaml\"",
+        ], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     func named(_ context: PortalRequestContext) async throws -> ApiDefinition {

@@ -10,14 +10,7 @@ import StreamgatePluginAPI
 @testable import StreamgatePortal
 import Synchronization
 
-extension JSONValue: @retroactive ExpressibleByStringLiteral, @retroactive ExpressibleByBooleanLiteral,
-    @retroactive ExpressibleByArrayLiteral, @retroactive ExpressibleByIntegerLiteral
-{
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(integerLiteral value: Int) { self = .number(Double(value)) }
-
+extension JSONValue {
     subscript(_ key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }
         return nil

@@ -63,3 +63,14 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 }
+
+/// Literals (since API 2.2), so documents built in code read like JSON:
+/// `["type": "object", "required": ["name"]]` inside `.object(...)`.
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByIntegerLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+}
