@@ -17,6 +17,9 @@ static const unsigned char portal_app_js[] = {
 static const unsigned char portal_style_css[] = {
 #embed "../Portal/UI/style.css"
 };
+static const unsigned char portal_openapi_json[] = {
+#embed "../../docs/portal-openapi.json"
+};
 
 const unsigned char *streamgate_asset_sdk_js(size_t *length) {
     *length = sizeof(sdk_js);
@@ -28,6 +31,7 @@ const unsigned char *streamgate_asset_portal(const char *name, size_t *length) {
         {"index.html", portal_index_html, sizeof(portal_index_html)},
         {"app.js", portal_app_js, sizeof(portal_app_js)},
         {"style.css", portal_style_css, sizeof(portal_style_css)},
+        {"openapi.json", portal_openapi_json, sizeof(portal_openapi_json)},
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (strcmp(files[i].name, name) == 0) {

@@ -44,6 +44,7 @@ public struct PortalServer: Sendable {
         router.get("/", use: ui.page)
         router.get("/ui/:file", use: ui.asset)
         router.get("/sdk/streamgate.js", use: ui.sdk)
+        router.get("/api/v1/openapi.json", use: ui.openAPI)
         router.get("/healthz") { _, _ in JSONBody.response(.object(["status": .string("ok")])) }
         router.post("/api/v1/login", use: sessions.login)
         router.post("/api/v1/logout", use: sessions.logout)

@@ -41,6 +41,10 @@ class Portal:
         self.proc = None
         self.token = None
 
+    @staticmethod
+    def schemathesis() -> Path:
+        return Path(__file__).resolve().parents[2] / ".venv" / "bin" / "schemathesis"
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

@@ -9,8 +9,9 @@
  * by the gateway and by the portal (its test console uses it). */
 const unsigned char *streamgate_asset_sdk_js(size_t *length);
 
-/* A file of the portal's web UI (Sources/Portal/UI) by name ("index.html",
- * "app.js", "style.css"), or NULL. */
+/* A file the portal serves by name: its web UI (Sources/Portal/UI:
+ * "index.html", "app.js", "style.css") and its REST API's OpenAPI document
+ * ("openapi.json", docs/portal-openapi.json), or NULL. */
 const unsigned char *streamgate_asset_portal(const char *name, size_t *length);
 
 #endif

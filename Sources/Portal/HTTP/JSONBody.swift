@@ -26,6 +26,16 @@ enum JSONBody {
         }
     }
 
+    /// The body, which must be a JSON object, as a section read key by key.
+    static func object(_ request: Request) async throws -> ConfigSection {
+        let value = try await read(request)
+        do throws(ConfigurationError) {
+            return try ConfigSection(path: "", value: value)
+        } catch {
+            throw PortalError.badRequest("the body must be a JSON object, got \(value.typeName)")
+        }
+    }
+
     static func response(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         let data = (try? JSONEncoder.sorted.encode(value)) ?? Data("{}".utf8)
         var fields = headers

@@ -11,7 +11,7 @@ struct SessionRoutes: Sendable {
 
     /// `POST /api/v1/login` `{"username", "password"}` → `{"token", "username", "role", "expires_at"}`.
     func login(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
-        let body = try ConfigSection(path: "", value: try await JSONBody.read(request))
+        let body = try await JSONBody.object(request)
         let username: String, password: String
         do throws(ConfigurationError) {
             username = try body.requiredString("username")
@@ -58,7 +58,7 @@ struct SessionRoutes: Sendable {
     /// `POST /api/v1/users` `{"username", "password", "role"}` (admin).
     func create(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
         _ = try context.require(.admin)
-        let body = try ConfigSection(path: "", value: try await JSONBody.read(request))
+        let body = try await JSONBody.object(request)
         let username: String, password: String, role: PortalRole
         do throws(ConfigurationError) {
             username = try body.requiredString("username", expected: "1 to 64 of a-z, 0-9, '.', '_', '-'")

@@ -31,6 +31,9 @@ struct TokenRoutes: Sendable {
     func list(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
         _ = try context.require(.viewer)
         let query = request.uri.queryParameters
+        if let active = query["active"], active != "true", active != "false" {
+            throw PortalError.badRequest("active is \"true\" or \"false\"", field: "active")
+        }
         let records = try await tokens.list(api: query["api"].map(String.init), search: query["q"].map(String.init),
                                             includeExpired: query["active"] != "true")
         return JSONBody.response(.object(["tokens": .array(records.map(\.json))]))

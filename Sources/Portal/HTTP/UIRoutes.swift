@@ -24,6 +24,14 @@ struct UIRoutes: Sendable {
         try file(try context.parameters.require("file"))
     }
 
+    /// `GET /api/v1/openapi.json`: the REST API's OpenAPI 3 document (docs/portal-openapi.json).
+    func openAPI(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
+        var length = 0
+        let bytes = streamgate_asset_portal("openapi.json", &length)!
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-cache"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: UnsafeRawBufferPointer(start: bytes, count: length))))
+    }
+
     func sdk(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
         var length = 0
         let bytes = streamgate_asset_sdk_js(&length)!
