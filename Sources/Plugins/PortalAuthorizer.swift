@@ -41,8 +41,15 @@ final class PortalAuthorizer: Authorizer {
 
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
         guard let token = credentials.token, let header = JWTAuthorizer.header(of: token) else { return .abstain }
-        guard let state = follower.state else { return .denied(reason: "the gateway has not received the portal's keys yet") }
         guard header["alg"] as? String == "ES256" else { return .denied(reason: "the portal's tokens are ES256") }
+        var state = follower.state
+        // A key id this state does not list: the portal may have made the key
+        // since the last poll (its first token, a rotation), so ask it now.
+        if let kid = header["kid"] as? String, state.map({ !$0.keyIDs.contains(kid) }) ?? true {
+            await follower.refresh()
+            state = follower.state
+        }
+        guard let state else { return .denied(reason: "the gateway has not received the portal's keys yet") }
         let claims: TokenClaims
         do {
             claims = try await collection(for: state).verify(token, as: TokenClaims.self)

@@ -74,6 +74,28 @@ final class PortalFollower: Sendable {
 
     func shutdown() { stop.set() }
 
+    /// When the last on-demand poll happened (`refresh`).
+    private let lastRefresh = Mutex<Date>(.distantPast)
+
+    /// Polls now, off the concurrency pool, at most once a second however
+    /// often it is asked: a token signed by a key minted after the last
+    /// poll then works at once, and a flood of unknown keys costs one
+    /// request a second.
+    func refresh() async {
+        let due = lastRefresh.withLock { last -> Bool in
+            guard Date().timeIntervalSince(last) >= 1 else { return false }
+            last = Date()
+            return true
+        }
+        guard due else { return }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread { [self] in
+                poll()
+                done.resume()
+            }
+        }
+    }
+
     /// One request; applies a new document, keeps the old state on any failure.
     func poll() {
         var request = URLRequest(url: settings.url.appendingPathComponent("api/v1/gateway/state"))

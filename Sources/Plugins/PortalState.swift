@@ -24,6 +24,8 @@ struct PortalState: Sendable {
     let byTopic: [String: [Endpoint]]
     /// The portal's public signing keys, as the JWKS JSON.
     let jwks: Data
+    /// The `kid` of every key in `jwks`.
+    let keyIDs: Set<String>
     /// Revoked token ids (`jti`) that have not expired.
     let revoked: Set<String>
     /// The document as received, kept on disk for a start without the portal.
@@ -71,6 +73,11 @@ struct PortalState: Sendable {
             throw ConfigurationError(key: "state.jwks", value: nil, expected: "a JWKS object")
         }
         self.jwks = try JSONEncoder().encode(jwks)
+        var keyIDs: Set<String> = []
+        if case .object(let set) = jwks, case .array(let keys)? = set["keys"] {
+            for case .object(let key) in keys { if case .string(let kid)? = key["kid"] { keyIDs.insert(kid) } }
+        }
+        self.keyIDs = keyIDs
         revoked = Set(try root.stringArray("revoked") ?? [])
         self.document = document
     }

@@ -55,6 +55,36 @@ async def first_delivery(ws_url: str, endpoint: str, timeout: float) -> bytes:
         return frame
 
 
+async def through_the_portal(demo_output: str, portal_port: int, node_port: int) -> dict:
+    """Logs in to the demo's portal with the printed password, finds the
+    live-scores API, mints a token and receives a live update with it from
+    the node that follows the portal; a client without a token is refused."""
+    password = next(line.split()[-1] for line in demo_output.splitlines() if "log in as admin" in line)
+    portal = f"http://127.0.0.1:{portal_port}"
+
+    def call(method, path, body=None, token=None):
+        request = urllib.request.Request(portal + path, method=method, data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json"} | (
+                                             {"Authorization": f"Bearer {token}"} if token else {}))
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    session = (await asyncio.to_thread(call, "POST", "/api/v1/login", {"username": "admin", "password": password}))["token"]
+    api = await asyncio.to_thread(call, "GET", "/api/v1/apis/live-scores", None, session)
+    assert [e["path"] for e in api["endpoints"]] == ["/scores/live/{sport}", "/scores/results"], api
+    minted = await asyncio.to_thread(call, "POST", "/api/v1/apis/live-scores/tokens",
+                                     {"subject": "demo-test", "subscribe": True}, session)
+    async with connect(f"ws://127.0.0.1:{node_port}/ws") as ws:
+        refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if refused["type"] == "welcome":  # no token: no rights, so the subscribe is refused
+            await ws.send(json.dumps({"type": "subscribe", "endpoint": "/scores/live/tennis"}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    payload = (await first_delivery(f"ws://127.0.0.1:{node_port}/ws?access_token={minted['token']}",
+                                    "/scores/live/tennis", 15))
+    e, p = int.from_bytes(payload[2:4], "big"), int.from_bytes(payload[4:6], "big")
+    return {"refused": refused, "payload": payload[22 + e + p:]}
+
+
 async def evaluate_in_page(devtools_port: int, expression: str):
     """Evaluates a JavaScript expression in the browser's page via CDP."""
     with urllib.request.urlopen(f"http://127.0.0.1:{devtools_port}/json/list", timeout=5) as response:
@@ -70,9 +100,12 @@ async def evaluate_in_page(devtools_port: int, expression: str):
 
 
 def test_demo_serves_live_scores_to_a_browser_and_stops_cleanly(tmp_path, print_result):
-    gateway_port, kafka_port, devtools_port = free_port(), free_port(), free_port()
+    gateway_port, kafka_port, devtools_port, portal_port = free_port(), free_port(), free_port(), free_port()
+    while port_is_open(gateway_port + 1):  # the portal-following node's port
+        gateway_port = free_port()
     log = tmp_path / "demo.log"
-    env = subprocess_env() | {"STREAMGATE_PORT": str(gateway_port), "KAFKA_PORT": str(kafka_port)}
+    env = subprocess_env() | {"STREAMGATE_PORT": str(gateway_port), "KAFKA_PORT": str(kafka_port),
+                              "PORTAL_PORT": str(portal_port)}
     with open(log, "wb") as out:
         demo = subprocess.Popen([str(DEMO)], stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
@@ -88,6 +121,11 @@ def test_demo_serves_live_scores_to_a_browser_and_stops_cleanly(tmp_path, print_
         assert frame[0] == 1 and frame[22:22 + e] == b"/scores/live/football"
         update = json.loads(frame[22 + e + p:])
         assert set(update) >= {"match", "score", "minute"}
+
+        # The portal has the live-scores API; a token it mints works on the node that follows it.
+        portal_deliveries = asyncio.run(through_the_portal(log.read_text(), portal_port, gateway_port + 1))
+        assert portal_deliveries["refused"]["code"] in ("forbidden", "unauthorized"), portal_deliveries
+        assert set(json.loads(portal_deliveries["payload"])) >= {"match", "score", "minute"}
 
         # The console page in a real browser shows deliveries arriving.
         assert CHROMIUM, "chromium is not installed (scripts/setup installs it)"
@@ -125,7 +163,9 @@ def test_demo_serves_live_scores_to_a_browser_and_stops_cleanly(tmp_path, print_
             raise AssertionError(f"the demo did not stop on Ctrl-C:\n{log.read_text()[-2000:]}")
     assert "demo: stopping" in log.read_text()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (port_is_open(gateway_port) or port_is_open(kafka_port)):
+    while time.monotonic() < deadline and any(map(port_is_open, (gateway_port, kafka_port, portal_port, gateway_port + 1))):
         time.sleep(0.2)
     assert not port_is_open(gateway_port), "the gateway outlived the demo"
     assert not port_is_open(kafka_port), "the broker outlived the demo"
+    assert not port_is_open(portal_port), "the portal outlived the demo"
+    assert not port_is_open(gateway_port + 1), "the portal-following gateway outlived the demo"

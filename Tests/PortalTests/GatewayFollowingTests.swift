@@ -119,6 +119,31 @@ struct GatewayFollowingTests {
         #expect(restarted.state?.revoked.isEmpty == false, "the revocation was saved too")
     }
 
+    /// The portal's first token (or the first after a rotation) is signed by
+    /// a key the gateway has not polled yet: it asks the portal at once.
+    @Test func aTokenSignedByAKeyMadeSinceTheLastPollWorksAtOnce() async throws {
+        defer { try? FileManager.default.removeItem(atPath: stateFile) }
+        try await PortalHarness.with { portal in
+            let admin = try await portal.login()
+            _ = try await portal.request("POST", "/api/v1/apis", liveScores, token: admin)
+            let options = ConfigSection(path: "authorization.options", values: [
+                "url": .string(portal.baseURL.absoluteString), "credential": .string(PortalHarness.credential),
+                "state_file": .string(stateFile), "poll_seconds": .number(300),
+            ])
+            let authorizer = try PortalAuthorizerFactory().makeAuthorizer(options: options, context: PluginContext(logger: CollectingLogger()))
+            for round in 0..<2 {
+                if round == 1 { _ = try await portal.request("POST", "/api/v1/keys/rotate", token: admin) }
+                let minted = try await portal.request("POST", "/api/v1/apis/live-scores/tokens", .object(["subject": "new", "subscribe": true]), token: admin)
+                let result = await authorizer.authenticate(credentials(try #require(minted.json["token"]?.string)))
+                guard case .identified = result else {
+                    Issue.record("round \(round): a token of a new key was refused: \(result)")
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(1100))  // refreshes are at most one a second
+            }
+        }
+    }
+
     @Test func withNoPortalAndNothingSavedEverythingIsRefused() async throws {
         let logger = CollectingLogger()
         let follower = PortalFollower(settings: PortalFollower.Settings(
