@@ -9,7 +9,7 @@ import StreamgatePluginAPI
 ///       "cluster_credential_file": "cluster.secret",
 ///       "admin": {"username": "admin", "password_file": "admin.password"},
 ///       "issuer": "streamgate-portal",
-///       "gateway_urls": ["ws://127.0.0.1:8080"],
+///       "gateway_urls": ["ws://127.0.0.1:8080/ws"],
 ///       "kafka": {"brokers": "127.0.0.1:9092"}
 ///     }
 public struct PortalConfiguration: Sendable {
@@ -29,7 +29,7 @@ public struct PortalConfiguration: Sendable {
     /// The `aud` of every token, when set.
     public var audience: String?
     /// The gateways' WebSocket URLs: the AsyncAPI document's servers, the snippets' URLs.
-    public var gatewayURLs: [String] = ["ws://127.0.0.1:8080"]
+    public var gatewayURLs: [String] = ["ws://127.0.0.1:8080/ws"]
     /// Kafka, asked for its topics so an API on an unknown topic is refused; nil: not checked.
     public var kafkaBrokers: String?
     public var kafkaProperties: [String: String] = [:]

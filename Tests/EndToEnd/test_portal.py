@@ -169,7 +169,8 @@ def test_a_gateway_follows_the_portal_and_keeps_serving_without_it(portal, gatew
         return took
 
     took = run_async(serve_and_revoke(), 60)
-    assert took < POLL_SECONDS + 2, took
+    # One poll, then the upkeep's once-a-second look at the authorizers, plus slack for a loaded machine.
+    assert took < POLL_SECONDS + 1 + 2.5, took
     deadline = time.monotonic() + 10
     while "unreachable" not in gw.log() and time.monotonic() < deadline:
         time.sleep(0.2)
