@@ -24,11 +24,11 @@ final class CredentialUpkeep: Sendable {
     }
 
     func upkeep(now: Double = Date().timeIntervalSince1970) async {
-        await recheckRevoked()
+        await recheckRevoked(now: now)
         applyExpiry(now: now)
     }
 
-    private func recheckRevoked() async {
+    private func recheckRevoked(now: Double) async {
         let authorizers = authenticator.authorizers
         let revisions = await authorizers.revisions()
         let previous = seenRevisions.withLock { seen -> [UInt64]? in
@@ -42,17 +42,21 @@ final class CredentialUpkeep: Sendable {
         let changed = Set(revisions.indices.filter { previous == nil || revisions[$0] != previous![$0] })
         guard !changed.isEmpty else { return }
         let affected = table.withEverySession { table in
-            table.compactMap { conn, session -> (cf_conn_id, Credentials)? in
+            table.compactMap { conn, session -> (cf_conn_id, Credentials, Double?)? in
                 guard let by = session.decidedBy, changed.contains(by), !session.expired else { return nil }
-                return (conn, session.credentials)
+                return (conn, session.credentials, session.identity?.expiresAt)
             }
         }
-        for (conn, credentials) in affected {
+        for (conn, credentials, expiry) in affected {
             let decision = await authorizers.decide(credentials)
             switch decision.result {
             case .identified(let identity):
                 authenticator.replaceIdentity(conn, identity, credentials: credentials, by: decision.by, reply: nil,
                                               why: "the credentials' rights no longer include subscribe on")
+            case .denied where expiry.map { Date().timeIntervalSince1970 >= $0 } ?? false:
+                // Refused because it expired: that is the expiry step's to say
+                // (token_expired), at its next look, not a revocation.
+                continue
             case .denied(let reason):
                 authenticator.withdraw(conn, code: .unauthorized, message: "credentials revoked: \(reason)",
                                        closeReason: "credentials revoked")
