@@ -87,17 +87,29 @@ final class PortalFollower: Sendable {
             last = Date()
             return true
         }
-        guard due else { return }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread { [self] in
-                poll()
+                if due {
+                    poll()
+                } else {
+                    // Not due: still wait for a poll in flight, whose answer may hold the key.
+                    polling.lock()
+                    polling.unlock()
+                }
                 done.resume()
             }
         }
     }
 
     /// One request; applies a new document, keeps the old state on any failure.
+    /// Held across a whole poll (request and apply): the follower's thread
+    /// and an on-demand refresh never interleave, so an older answer can
+    /// never land after a newer one.
+    private let polling = NSLock()
+
     func poll() {
+        polling.lock()
+        defer { polling.unlock() }
         var request = URLRequest(url: settings.url.appendingPathComponent("api/v1/gateway/state"))
         request.setValue("Bearer \(settings.credential)", forHTTPHeaderField: "Authorization")
         if let revision = state?.revision { request.setValue("\"r\(revision)\"", forHTTPHeaderField: "If-None-Match") }
@@ -106,7 +118,15 @@ final class PortalFollower: Sendable {
         case .success(let (status, data)) where status == 200:
             do {
                 let next = try PortalState(document: data)
-                if next.revision != state?.revision { apply(next, save: true) }
+                let held = state?.revision ?? -1
+                if next.revision > held {
+                    apply(next, save: true)
+                } else if next.revision < held {
+                    // The portal's revision only grows; a lower one is an old
+                    // answer or another database: never step back (that could
+                    // undo a revocation).
+                    logger.log(.warning, "portal: it answered revision \(next.revision), older than the \(held) this gateway holds: ignored (if the portal's database was replaced, delete \(settings.stateFile) and restart)")
+                }
                 markReachable(true, detail: "")
             } catch {
                 markReachable(false, detail: "its state document is unusable: \(error)")
@@ -129,10 +149,9 @@ final class PortalFollower: Sendable {
         applied.add(1, ordering: .releasing)
         if let previous { logger.log(.info, "portal: applied state revision \(next.revision) (was \(previous))") }
         guard save else { return }
-        let temporary = settings.stateFile + ".tmp"
         do {
-            try next.document.write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, settings.stateFile) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            // Written whole or not at all (a temporary file renamed over it).
+            try next.document.write(to: URL(fileURLWithPath: settings.stateFile), options: .atomic)
         } catch {
             logger.log(.warning, "portal: cannot save the state to \(settings.stateFile): \(error)")
         }

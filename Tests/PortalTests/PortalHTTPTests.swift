@@ -74,7 +74,10 @@ struct PortalHTTPTests {
                                                .object(["endpoints": .array([.object(endpointJSON("/news/{desk}", "news", "{desk}"))])]), token: admin)
             #expect(put.status == 201 && put.json["name"] == "news")
             #expect(try await portal.request("GET", "/api/v1/apis", token: admin).json["apis"]?.array.count == 2)
+            let newsToken = try await portal.request("POST", "/api/v1/apis/news/tokens", .object(["subject": "n", "subscribe": true]), token: admin)
             #expect(try await portal.request("DELETE", "/api/v1/apis/news", token: admin).status == 204)
+            let afterDelete = try await portal.request("GET", "/api/v1/tokens/\(newsToken.json["id"]?.string ?? "")", token: admin)
+            #expect(afterDelete.json["revoked_at"] != .null, "an API's tokens go with it: a new API of the same name does not inherit them")
             #expect(try await portal.request("DELETE", "/api/v1/apis/news", token: admin).status == 404)
             #expect(try await portal.request("GET", "/api/v1/apis/news", token: admin).json["error"]?["code"] == "not_found")
         }

@@ -112,6 +112,18 @@ struct TemplateTests {
         }
     }
 
+    /// A hostile pattern stays cheap: without the dead-state memo this
+    /// search takes about 10^10 steps.
+    @Test func restrictingAHostilePatternIsBounded() throws {
+        let long = try EndpointTemplate("/" + (0..<40).map { "s\($0)" }.joined(separator: "/"))
+        let hostile = try EndpointPattern("/" + Array(repeating: "**", count: 10).joined(separator: "/") + "/x")
+        let clock = ContinuousClock()
+        let took = clock.measure { #expect(hostile.restricted(to: long).isEmpty) }
+        #expect(took < .seconds(1), "took \(took)")
+        let spaced = try EndpointPattern("/**/s1/**/s3/**/s5/**/s7/**")
+        #expect(spaced.restricted(to: long).map(\.text) == [long.text], "the one path both match")
+    }
+
     @Test func claimsBindWholeSegments() throws {
         #expect(try ClaimBinding.bind("/orders/{sub}/**", claims: ["sub": "alice"]) == "/orders/alice/**")
         #expect(try ClaimBinding.bind("/t/{tenant}/{sub}", claims: ["sub": "a", "tenant": "acme"]) == "/t/acme/a")

@@ -8,6 +8,7 @@ struct SessionRoutes: Sendable {
     let admins: AdminStore
     let sessionSeconds: Int
     let throttle = LoginThrottle()
+    let scrypts = Admission(limit: 2)
 
     /// `POST /api/v1/login` `{"username", "password"}` → `{"token", "username", "role", "expires_at"}`.
     func login(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
@@ -18,11 +19,22 @@ struct SessionRoutes: Sendable {
             password = try body.requiredString("password")
             try body.finish()
         } catch { throw PortalError.invalid(error) }
+        // Checked before any scrypt runs: a name no user can have costs nothing.
+        guard !username.isEmpty, username.utf8.count <= 64, password.utf8.count <= 1024 else {
+            throw PortalError(.unauthorized, code: "bad_credentials", "unknown user or wrong password")
+        }
         if let wait = throttle.refusal(for: username) {
             var error = PortalError(.tooManyRequests, code: "rate_limited", "too many failed logins for '\(username)': try again in \(wait) s")
             error.headers[.retryAfter] = String(wait)
             throw error
         }
+        // scrypt costs 128 MiB and a few hundred ms: at most two at a time, the rest are told to come back.
+        guard scrypts.enter() else {
+            var error = PortalError(.serviceUnavailable, code: "busy", "too many logins at once: try again in a second")
+            error.headers[.retryAfter] = "1"
+            throw error
+        }
+        defer { scrypts.leave() }
         guard let session = try await admins.login(username: username, password: password, sessionSeconds: sessionSeconds) else {
             throttle.failed(username)
             throw PortalError(.unauthorized, code: "bad_credentials", "unknown user or wrong password")
@@ -109,11 +121,34 @@ final class LoginThrottle: Sendable {
 
     func failed(_ username: String) {
         failures.withLock { table in
-            if table.count > 10_000 { table.removeAll() }
+            if table.count > 10_000 {
+                // Forget windows that are over, never the ones still counting.
+                let now = Date()
+                table = table.filter { now.timeIntervalSince($0.value.since) <= Self.window }
+                if table.count > 10_000 { return }  // a flood of names: refuse to grow, keep who is throttled
+            }
             let entry = table[username] ?? (0, Date())
             table[username] = (entry.count + 1, entry.since)
         }
     }
 
     func succeeded(_ username: String) { failures.withLock { $0[username] = nil } }
+}
+
+/// At most `limit` holders at once; the others are refused, not queued.
+final class Admission: Sendable {
+    private let held = Mutex<Int>(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func enter() -> Bool {
+        held.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() { held.withLock { $0 -= 1 } }
 }

@@ -46,11 +46,12 @@ public struct ApiStore: Sendable {
         }
     }
 
-    /// False when there was no such API.
+    /// False when there was no such API. Its tokens are revoked with it.
     public func delete(_ name: String) async throws -> Bool {
         try await database.queue.write { db in
             try db.execute(sql: "DELETE FROM api WHERE name = ?", arguments: [name])
             guard db.changesCount > 0 else { return false }
+            try TokenStore.revokeAll(api: name, db)
             try PortalDatabase.bumpRevision(db)
             return true
         }

@@ -37,7 +37,12 @@ public struct KeyStore: Sendable {
 
     /// Records that `keyID` signed a token valid until `expiry` (inside the mint's transaction).
     static func noteExpiry(_ db: Database, keyID: String, expiry: Double) throws {
+        // A key retired while this token was being signed may just have left
+        // the JWKS: bringing it back must reach gateways, so move the revision.
+        let retiredAndGone = try Bool.fetchOne(db, sql: "SELECT retired_at IS NOT NULL AND last_expiry <= ? FROM signing_key WHERE id = ?",
+                                               arguments: [Date().timeIntervalSince1970, keyID]) ?? false
         try db.execute(sql: "UPDATE signing_key SET last_expiry = MAX(last_expiry, ?) WHERE id = ?", arguments: [expiry, keyID])
+        if retiredAndGone { try PortalDatabase.bumpRevision(db) }
     }
 
     /// The public keys gateways verify with: the signing one and every

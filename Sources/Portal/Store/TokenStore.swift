@@ -87,9 +87,22 @@ public struct TokenStore: Sendable {
         }
     }
 
-    /// Revoked tokens that have not expired yet (an expired token is refused anyway).
+    /// How long after its expiry a revoked id is still listed: gateways
+    /// accept a token until `exp` plus their leeway (at most an hour), and
+    /// clocks differ; a revocation must outlast both.
+    static let revokedGraceSeconds: Double = 3600 + 300
+
+    /// Revoked tokens a gateway could still accept.
     static func revokedIDs(_ db: Database, now: Double) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT id FROM token WHERE revoked_at IS NOT NULL AND expires_at > ? ORDER BY id", arguments: [now])
+        try String.fetchAll(db, sql: "SELECT id FROM token WHERE revoked_at IS NOT NULL AND expires_at > ? ORDER BY id",
+                            arguments: [now - revokedGraceSeconds])
+    }
+
+    /// Revokes every live token of an API (inside the transaction that deletes it):
+    /// a new API of the same name must not inherit them.
+    static func revokeAll(api: String, _ db: Database) throws {
+        try db.execute(sql: "UPDATE token SET revoked_at = ? WHERE api = ? AND revoked_at IS NULL",
+                       arguments: [Date().timeIntervalSince1970, api])
     }
 
     private static func record(_ row: Row) throws -> Record {

@@ -20,6 +20,11 @@ public struct MintRequest: Sendable {
     public let claims: [String: String]
     public let description: String
 
+    /// Bounds on a token's patterns, so checking them stays cheap for every
+    /// gateway (which reads at most 64 per action).
+    static let maxPatterns = 64
+    static let maxDoubleStars = 4
+
     /// Claims the portal sets itself.
     static let reservedClaims: Set<String> = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "api", "subscribe", "publish"]
 
@@ -72,10 +77,16 @@ public struct MintRequest: Sendable {
             }
             return allowing.map { Self.pattern(of: $0.path) }
         case .array(let items)?:
+            guard items.count <= maxPatterns else {
+                throw ConfigurationError(key: key, value: "(\(items.count) patterns)", expected: "at most \(maxPatterns) patterns")
+            }
             var patterns: [String] = []
             for (i, item) in items.enumerated() {
                 guard case .string(let text) = item else {
                     throw ConfigurationError(key: "\(key)[\(i)]", value: item.description, expected: "an endpoint pattern (a string)")
+                }
+                guard text.components(separatedBy: "/**").count - 1 <= maxDoubleStars else {
+                    throw ConfigurationError(key: "\(key)[\(i)]", value: "\"\(text)\"", expected: "at most \(maxDoubleStars) '**' segments")
                 }
                 let concrete: EndpointPattern
                 do {

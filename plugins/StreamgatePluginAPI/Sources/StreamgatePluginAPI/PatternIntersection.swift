@@ -6,12 +6,21 @@ extension EndpointPattern {
     /// Authorizers use it to bound a token's rights by the endpoints an API
     /// defines: a right is then never wider than an endpoint that exists with
     /// that action, whatever pattern the token carries. Every result has the
-    /// template's length; a `**` is tried at each length it could take
-    /// (at most `limit` results, so a hostile pattern stays cheap).
-    public func restricted(to template: EndpointTemplate, limit: Int = 64) -> [EndpointPattern] {
+    /// template's length; a `**` is tried at each length it could take.
+    /// The work is bounded whatever the pattern: adjacent `**` count as one,
+    /// a state that led nowhere is never explored again, and the search
+    /// stops after `limit` results or `budget` steps. Cut short, it returns
+    /// fewer patterns, never wider ones (rights fail closed).
+    public func restricted(to template: EndpointTemplate, limit: Int = 64, budget: Int = 20_000) -> [EndpointPattern] {
+        var segments: [Substring] = []
+        for segment in self.segments where !(segment == "**" && segments.last == "**") { segments.append(segment) }
         var results: [EndpointPattern] = []
         var seen: Set<String> = []
         var current: [String] = []
+        /// (pattern index, template index) pairs from which no path matches.
+        var dead: Set<Int> = []
+        var steps = 0
+        let width = template.segments.count + 1
 
         func meet(_ p: Substring, _ t: EndpointTemplate.Segment) -> String? {
             switch t {
@@ -23,30 +32,37 @@ extension EndpointPattern {
             }
         }
 
-        func walk(_ pi: Int, _ ti: Int) {
-            guard results.count < limit else { return }
+        /// True when some completion from (pi, ti) matched.
+        @discardableResult
+        func walk(_ pi: Int, _ ti: Int) -> Bool {
+            steps += 1
+            guard results.count < limit, steps <= budget, !dead.contains(pi * width + ti) else { return false }
+            var matched = false
+            defer { if !matched { dead.insert(pi * width + ti) } }
             if pi == segments.count {
                 if ti == template.segments.count {
+                    matched = true
                     let text = "/" + current.joined(separator: "/")
                     if seen.insert(text).inserted, let pattern = try? EndpointPattern(text) { results.append(pattern) }
                 }
-                return
+                return matched
             }
             if segments[pi] == "**" {
                 var taken = 0
                 while ti + taken <= template.segments.count {
-                    walk(pi + 1, ti + taken)
+                    if walk(pi + 1, ti + taken) { matched = true }
                     guard ti + taken < template.segments.count, let one = meet("*", template.segments[ti + taken]) else { break }
                     current.append(one)
                     taken += 1
                 }
                 current.removeLast(taken)
-                return
+                return matched
             }
-            guard ti < template.segments.count, let one = meet(segments[pi], template.segments[ti]) else { return }
+            guard ti < template.segments.count, let one = meet(segments[pi], template.segments[ti]) else { return false }
             current.append(one)
-            walk(pi + 1, ti + 1)
+            matched = walk(pi + 1, ti + 1)
             current.removeLast()
+            return matched
         }
 
         walk(0, 0)
