@@ -22,7 +22,7 @@ public struct GeneratorSourceFactory: MessageSourceFactory {
 
     public func makeSource(options: ConfigSection, context: PluginContext) throws -> any MessageSource {
         let topic = try options.string("topic", default: "bench")
-        guard TopicKeyMapper.isValidTopic(topic) else {
+        guard KafkaAddress.isValidTopic(topic) else {
             throw ConfigurationError(key: options.keyPath("topic"), value: "\"\(topic)\"", expected: "a valid Kafka topic name")
         }
         let source = GeneratorSource(

@@ -19,7 +19,7 @@ public struct KafkaSourceFactory: MessageSourceFactory {
                 key: options.keyPath("topics"), value: options.raw("topics")?.description,
                 expected: "a non-empty array of topic names")
         }
-        for (i, topic) in topics.enumerated() where !TopicKeyMapper.isValidTopic(topic) {
+        for (i, topic) in topics.enumerated() where !KafkaAddress.isValidTopic(topic) {
             throw ConfigurationError(
                 key: "\(options.keyPath("topics"))[\(i)]", value: "\"\(topic)\"", expected: "a valid Kafka topic name")
         }

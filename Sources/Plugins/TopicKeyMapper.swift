@@ -9,8 +9,6 @@ import StreamgatePluginAPI
 public struct TopicKeyMapper: EndpointMapper {
     /// Longest endpoint path accepted, in UTF-8 bytes.
     public static let maxEndpointBytes = 1024
-    /// Kafka's own limit on topic names.
-    public static let maxTopicLength = 249
 
     public init() {}
 
@@ -27,7 +25,7 @@ public struct TopicKeyMapper: EndpointMapper {
         }
         let topic = String(decoding: bytes[1..<slash], as: UTF8.self)
         let key = String(decoding: bytes[(slash + 1)...], as: UTF8.self)
-        guard Self.isValidTopic(topic) else {
+        guard KafkaAddress.isValidTopic(topic) else {
             throw EndpointError(
                 "'\(topic)' is not a valid Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')")
         }
@@ -47,16 +45,6 @@ public struct TopicKeyMapper: EndpointMapper {
     public func endpoint(topic: String, key: UnsafeRawBufferPointer) -> String? {
         guard !key.isEmpty, let keyString = String(validating: key, as: UTF8.self) else { return nil }
         return "/" + topic + "/" + keyString
-    }
-
-    /// Kafka's rule for topic names.
-    public static func isValidTopic(_ topic: String) -> Bool {
-        guard !topic.isEmpty, topic.utf8.count <= maxTopicLength, topic != ".", topic != ".." else { return false }
-        return topic.utf8.allSatisfy { c in
-            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
-                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: ".")
-                || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
-        }
     }
 }
 

@@ -92,13 +92,13 @@ struct TopicKeyMapperTests {
     }
 
     @Test func isValidTopic() {
-        #expect(TopicKeyMapper.isValidTopic("scores"))
-        #expect(TopicKeyMapper.isValidTopic("a.b-c_D9"))
-        #expect(!TopicKeyMapper.isValidTopic(""))
-        #expect(!TopicKeyMapper.isValidTopic("."))
-        #expect(!TopicKeyMapper.isValidTopic(".."))
-        #expect(!TopicKeyMapper.isValidTopic("a/b"))
-        #expect(!TopicKeyMapper.isValidTopic("é"))
-        #expect(!TopicKeyMapper.isValidTopic(String(repeating: "x", count: 250)))
+        #expect(KafkaAddress.isValidTopic("scores"))
+        #expect(KafkaAddress.isValidTopic("a.b-c_D9"))
+        #expect(!KafkaAddress.isValidTopic(""))
+        #expect(!KafkaAddress.isValidTopic("."))
+        #expect(!KafkaAddress.isValidTopic(".."))
+        #expect(!KafkaAddress.isValidTopic("a/b"))
+        #expect(!KafkaAddress.isValidTopic("é"))
+        #expect(!KafkaAddress.isValidTopic(String(repeating: "x", count: 250)))
     }
 }

@@ -37,10 +37,12 @@ struct GatewayStateRoute: Sendable {
             return Response(status: .notModified, headers: [.eTag: etag])
         }
         let now = Date().timeIntervalSince1970
-        let document: JSONValue = try await database.queue.read { db in
+        // The document and the revision its ETag names, from one read transaction.
+        let (served, document): (Int64, JSONValue) = try await database.queue.read { db in
+            let revision = try PortalDatabase.revision(db)
             let apis = try ApiStore.all(db)
-            return .object([
-                "revision": .number(Double(try PortalDatabase.revision(db))),
+            return (revision, .object([
+                "revision": .number(Double(revision)),
                 "issuer": .string(issuer),
                 "audience": audience.map(JSONValue.string) ?? .null,
                 "apis": .array(apis.map { api in
@@ -51,11 +53,8 @@ struct GatewayStateRoute: Sendable {
                 }),
                 "jwks": try KeyStore.jwks(db, now: now),
                 "revoked": .array(try TokenStore.revokedIDs(db, now: now).map(JSONValue.string)),
-            ])
+            ]))
         }
-        guard case .number(let served)? = { if case .object(let o) = document { o["revision"] } else { nil } }() else {
-            throw PortalError.internal("state has no revision")
-        }
-        return JSONBody.response(document, headers: [.eTag: "\"r\(Int64(served))\""])
+        return JSONBody.response(document, headers: [.eTag: "\"r\(served)\""])
     }
 }

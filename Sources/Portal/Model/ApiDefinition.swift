@@ -96,7 +96,7 @@ public struct ApiEndpoint: Sendable, Equatable {
             throw ConfigurationError(key: section.keyPath("path"), value: "\"\(pathText)\"", expected: "a path template: \(error.reason)")
         }
         topic = try section.requiredString("topic", expected: "a Kafka topic name")
-        guard Self.isValidTopic(topic) else {
+        guard KafkaAddress.isValidTopic(topic) else {
             throw ConfigurationError(key: section.keyPath("topic"), value: "\"\(topic)\"", expected: "a valid Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')")
         }
         let keyText = try section.requiredString("key", expected: "a key template such as \"live/{sport}\"")
@@ -128,15 +128,6 @@ public struct ApiEndpoint: Sendable, Equatable {
             throw ConfigurationError(key: section.keyPath("schema"), value: other.description, expected: "a JSON Schema (an object)")
         }
         try section.finish()
-    }
-
-    /// Kafka's rule for topic names.
-    public static func isValidTopic(_ topic: String) -> Bool {
-        guard !topic.isEmpty, topic.utf8.count <= 249, topic != ".", topic != ".." else { return false }
-        return topic.utf8.allSatisfy { c in
-            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
-                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
-        }
     }
 
     /// Actions in a fixed order, for JSON.

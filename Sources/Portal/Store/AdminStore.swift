@@ -96,7 +96,7 @@ public struct AdminStore: Sendable {
     }
 
     static func digest(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        RandomToken.hexString(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// A well-formed hash no password matches in practice, for unknown users.

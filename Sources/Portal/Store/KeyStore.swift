@@ -93,8 +93,11 @@ enum RandomToken {
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    static func hex(bytes count: Int) -> String {
-        bytes(count).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    static func hex(bytes count: Int) -> String { hexString(bytes(count)) }
+
+    /// Bytes as lower-case hex, two digits each.
+    static func hexString(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 
     static func base64URL(bytes count: Int) -> String {

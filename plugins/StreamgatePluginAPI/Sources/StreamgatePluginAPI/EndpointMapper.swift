@@ -7,6 +7,21 @@ public struct KafkaAddress: Sendable, Equatable, Hashable {
         self.topic = topic
         self.key = key
     }
+
+    /// Kafka's own limit on topic names.
+    public static let maxTopicLength = 249
+
+    /// Kafka's rule for topic names: 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-',
+    /// and not "." or ".." (since API 2.2; mappers, sources and the portal
+    /// check names the same way).
+    public static func isValidTopic(_ topic: String) -> Bool {
+        guard !topic.isEmpty, topic.utf8.count <= maxTopicLength, topic != ".", topic != ".." else { return false }
+        return topic.utf8.allSatisfy { c in
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: ".")
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+    }
 }
 
 /// Why an endpoint path was refused, shown to the client in an error frame.
