@@ -121,6 +121,30 @@ struct ControlPlaneTests {
         #expect(h.replies(2, type: "error").isEmpty && h.fanout.isSubscribed(2, to: "/t/x"), "a still valid token keeps its subscriptions")
     }
 
+    /// A revocation published while a connection's decision is under way
+    /// (looked up before it, answered after an upkeep look) is caught at the
+    /// next look: the connection records the revision its decision began at.
+    @Test func aRevocationDuringADecisionIsCaughtAtTheNextLook() async throws {
+        let h = ControlPlaneHarness(tokens: ["a": try Self.identity("a", subscribe: ["/**"]), "b": try Self.identity("b", subscribe: ["/**"])])
+        try await h.connect(2, token: "b")
+        h.send(2, #"{"type":"subscribe","endpoint":"/t/x"}"#)
+        await h.control.upkeep.upkeep()
+        h.authorizer.heldToken.withLock { $0 = "a" }
+        let before = h.authorizer.lookups.load(ordering: .acquiring)
+        h.open(1, token: "a")
+        try await h.waitUntil("the lookup") { h.authorizer.lookups.load(ordering: .acquiring) > before }
+        h.authorizer.set("a", nil)
+        await h.control.upkeep.upkeep()  // sees the new revision; connection 1 is not decided yet
+        h.authorizer.heldToken.withLock { $0 = nil }
+        try await h.waitUntil("welcome") { h.fanout.texts(1).contains { $0.contains("\"welcome\"") } }
+        h.send(1, #"{"type":"subscribe","endpoint":"/t/x"}"#)
+        #expect(h.fanout.isSubscribed(1, to: "/t/x"), "welcomed on the state it looked at")
+        await h.control.upkeep.upkeep()
+        #expect((h.replies(1, type: "error").first?["message"] as? String)?.hasPrefix("credentials revoked") == true)
+        #expect(!h.fanout.isSubscribed(1, to: "/t/x"))
+        #expect(h.replies(2, type: "error").isEmpty && h.fanout.isSubscribed(2, to: "/t/x"), "a connection decided on the current revision is left alone")
+    }
+
     @Test func anExpiringTokenIsWarnedThenItsSubscriptionsEnd() async throws {
         let now = Date().timeIntervalSince1970
         let h = ControlPlaneHarness(tokens: ["a": try Self.identity("a", subscribe: ["/**"], expiresAt: now + 100)])

@@ -1,5 +1,6 @@
 import CFanout
 import StreamgatePluginAPI
+import Synchronization
 
 /// Who each connection is: the first authentication (its result is the
 /// `welcome`, or a refusal that closes the connection), in-band `auth`
@@ -20,6 +21,8 @@ final class ConnectionAuthenticator: Sendable {
     private let table: SessionTable
     private let subscriptions: Subscriptions
     private let fanout: any FanoutPort
+    /// The authorizers' revisions at the upkeep's last look (nil before it).
+    private let revisionsSeen = Mutex<[UInt64]?>(nil)
 
     init(authorizers: AuthorizerChain, table: SessionTable, subscriptions: Subscriptions, fanout: any FanoutPort,
          settings: Settings)
@@ -36,11 +39,13 @@ final class ConnectionAuthenticator: Sendable {
     /// requests may now be handled); false when refused and closed, or gone.
     func authenticate(_ conn: cf_conn_id) async -> Bool {
         guard let credentials = table.session(conn)?.credentials else { return false }
+        let seen = revisionsSeen.withLock { $0 }
         let decision = await authorizers.decide(credentials)
         switch decision.result {
         case .identified(let identity):
             let open = table.withSession(conn) { session -> Void in
                 session.decidedBy = decision.by
+                session.decidedAtRevision = Self.revision(of: decision.by, in: seen)
                 session.identity = identity
             } != nil
             guard open else { return false }
@@ -60,20 +65,22 @@ final class ConnectionAuthenticator: Sendable {
     func refresh(_ conn: cf_conn_id, token: String, id: JSONValue?) async {
         guard let info = table.session(conn)?.info else { return }
         let credentials = Credentials(token: token, connection: info)
+        let seen = revisionsSeen.withLock { $0 }
         let decision = await authorizers.decide(credentials)
         guard case .identified(let identity) = decision.result else {
             let reason = if case .denied(let why) = decision.result { why } else { "no authorizer accepts this token" }
             return fanout.sendText(conn, ClientProtocol.error(.unauthorized, reason, id: id))
         }
         replaceIdentity(conn, identity, credentials: credentials, by: decision.by,
+                        revision: Self.revision(of: decision.by, in: seen),
                         reply: ClientProtocol.authenticated(identity: identity, id: id),
                         why: "the new token's rights do not include subscribe on")
     }
 
     /// Gives a live connection a new identity: sends `reply` (if any), then
     /// ends each subscription the new rights do not allow, saying `why`.
-    func replaceIdentity(_ conn: cf_conn_id, _ identity: Identity, credentials: Credentials, by: Int?, reply: String?,
-                         why: String)
+    func replaceIdentity(_ conn: cf_conn_id, _ identity: Identity, credentials: Credentials, by: Int?,
+                         revision: UInt64?, reply: String?, why: String)
     {
         subscriptions.end(
             conn, where: { !identity.rights.allows(.subscribe, $0) }, reason: { "\(why) \($0)" },
@@ -81,10 +88,23 @@ final class ConnectionAuthenticator: Sendable {
                 session.identity = identity
                 session.credentials = credentials
                 session.decidedBy = by
+                session.decidedAtRevision = revision
                 session.warned = false
                 session.expired = false
                 if let reply { fanout.sendText(conn, reply) }
             })
+    }
+
+    /// Records the authorizers' revisions the upkeep just read, before it
+    /// looks for connections decided on older ones: a decision that begins
+    /// after this is made on a state at least this new.
+    func noteRevisions(_ revisions: [UInt64]) {
+        revisionsSeen.withLock { $0 = revisions }
+    }
+
+    private static func revision(of authorizer: Int?, in seen: [UInt64]?) -> UInt64? {
+        guard let authorizer, let seen, seen.indices.contains(authorizer) else { return nil }
+        return seen[authorizer]
     }
 
     /// Ends every subscription of a connection whose credentials expired or

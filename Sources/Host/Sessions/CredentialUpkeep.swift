@@ -14,8 +14,6 @@ final class CredentialUpkeep: Sendable {
     private let authenticator: ConnectionAuthenticator
     private let table: SessionTable
     private let fanout: any FanoutPort
-    /// The authorizers' revisions last seen (nil before the first look).
-    private let seenRevisions = Mutex<[UInt64]?>(nil)
 
     init(authenticator: ConnectionAuthenticator, table: SessionTable, fanout: any FanoutPort) {
         self.authenticator = authenticator
@@ -31,19 +29,16 @@ final class CredentialUpkeep: Sendable {
     private func recheckRevoked(now: Double) async {
         let authorizers = authenticator.authorizers
         let revisions = await authorizers.revisions()
-        let previous = seenRevisions.withLock { seen -> [UInt64]? in
-            defer { seen = revisions }
-            return seen
-        }
-        // At the first look there is nothing to compare with, and a change
-        // may have come between a connection's decision and this look (a
-        // revocation the portal published in the gateway's first second):
-        // every connection decided so far is checked once.
-        let changed = Set(revisions.indices.filter { previous == nil || revisions[$0] != previous![$0] })
-        guard !changed.isEmpty else { return }
+        authenticator.noteRevisions(revisions)
+        // Each connection was decided on a state at least as new as the
+        // revision it records (the one seen before its decision began), so
+        // one recording another revision may have been decided on an older
+        // state: a revocation published while its decision was under way, or
+        // before the first look (nil), is caught here.
         let affected = table.withEverySession { table in
             table.compactMap { conn, session -> (cf_conn_id, Credentials, Double?)? in
-                guard let by = session.decidedBy, changed.contains(by), !session.expired else { return nil }
+                guard let by = session.decidedBy, !session.expired,
+                      revisions.indices.contains(by), session.decidedAtRevision != revisions[by] else { return nil }
                 return (conn, session.credentials, session.identity?.expiresAt)
             }
         }
@@ -51,7 +46,8 @@ final class CredentialUpkeep: Sendable {
             let decision = await authorizers.decide(credentials)
             switch decision.result {
             case .identified(let identity):
-                authenticator.replaceIdentity(conn, identity, credentials: credentials, by: decision.by, reply: nil,
+                authenticator.replaceIdentity(conn, identity, credentials: credentials, by: decision.by,
+                                              revision: decision.by.map { revisions[$0] }, reply: nil,
                                               why: "the credentials' rights no longer include subscribe on")
             case .denied where expiry.map { Date().timeIntervalSince1970 >= $0 } ?? false:
                 // Refused because it expired: that is the expiry step's to say

@@ -11,6 +11,11 @@ struct Session {
     var identity: Identity?
     /// Which authorizer of the chain identified it (nil: none did).
     var decidedBy: Int?
+    /// That authorizer's revision as the upkeep last saw it before the
+    /// decision began (nil: not seen yet). The state that decided is at
+    /// least this new, so the upkeep checks the connection again whenever
+    /// the authorizer's revision differs (see `CredentialUpkeep`).
+    var decidedAtRevision: UInt64?
     /// The expiry warning was sent / the expiry was applied.
     var warned = false
     var expired = false

@@ -10,6 +10,11 @@ final class TokenTableAuthorizer: Authorizer {
     private let state = Mutex<(tokens: [String: Identity], revision: UInt64)>(([:], 1))
     /// Authentication waits until this is true (to hold requests back).
     let open = Atomic<Bool>(true)
+    /// An authentication of this token, once it has looked it up, waits
+    /// before answering (a decision made on a state that changes meanwhile).
+    let heldToken = Mutex<String?>(nil)
+    /// How many tokens have been looked up.
+    let lookups = Atomic<Int>(0)
 
     init(_ tokens: [String: Identity]) { state.withLock { $0.tokens = tokens } }
 
@@ -23,7 +28,10 @@ final class TokenTableAuthorizer: Authorizer {
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
         while !open.load(ordering: .acquiring) { try? await Task.sleep(for: .milliseconds(1)) }
         guard let token = credentials.token else { return .abstain }
-        return state.withLock { $0.tokens[token] }.map { .identified($0) } ?? .denied(reason: "unknown token")
+        let answer = state.withLock { $0.tokens[token] }.map { .identified($0) } ?? AuthenticationResult.denied(reason: "unknown token")
+        lookups.add(1, ordering: .releasing)
+        while heldToken.withLock({ $0 == token }) { try? await Task.sleep(for: .milliseconds(1)) }
+        return answer
     }
 
     func revision() async -> UInt64 { state.withLock { $0.revision } }
