@@ -73,6 +73,7 @@ public struct PortalServer: Sendable {
         authenticated.delete("tokens/:id", use: tokenRoutes.revoke)
         authenticated.get("keys", use: tokenRoutes.listKeys)
         authenticated.post("keys/rotate", use: tokenRoutes.rotateKey)
+        authenticated.delete("keys/:id", use: tokenRoutes.withdrawKey)
         return router
     }
 

@@ -153,6 +153,7 @@ def run_the_first_visit(page: Page, portal: Portal, topic: str, producer, state_
     check_the_snippets(page, token, ws_url)
     download_the_asyncapi_document(page, downloads)
     search_and_revoke(page)
+    withdraw_the_signing_key(page)
     log_out(page)
     a_viewer_only_looks(page, portal)
     # No script error, no Content-Security-Policy violation and no failed
@@ -301,6 +302,18 @@ def search_and_revoke(page: Page) -> None:
     page.driver.switch_to.alert.accept()
     page.wait("the revocation", lambda: "revoked" in page.css("#token-table .badge.status-revoked").text)
     page.shot("token-revoked")
+
+
+def withdraw_the_signing_key(page: Page) -> None:
+    """A leaked key is withdrawn from the keys page: a new one signs."""
+    page.click("a[href='#/keys']")
+    page.wait("the signing key", lambda: "signing" in page.element("#key-table").text)
+    page.click("#key-table button.danger")
+    page.driver.switch_to.alert.accept()
+    page.wait("the withdrawal", lambda: "withdrawn" in page.css("#key-table .badge.status-revoked").text
+              and "signing" in page.css("#key-table").text)
+    assert "Withdrew" in page.css("#toast").get_attribute("textContent")
+    page.shot("key-withdrawn")
 
 
 def log_out(page: Page) -> None:

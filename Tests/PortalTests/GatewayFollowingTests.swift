@@ -144,6 +144,37 @@ struct GatewayFollowingTests {
         }
     }
 
+    /// A withdrawn key's tokens are refused at the next poll, though they
+    /// have not expired (the revision moves, so live connections are
+    /// checked again), while the new key's tokens work.
+    @Test func aWithdrawnKeysTokensAreRefusedAfterOnePoll() async throws {
+        defer { try? FileManager.default.removeItem(atPath: stateFile) }
+        try await PortalHarness.with { portal in
+            let admin = try await portal.login()
+            _ = try await portal.request("POST", "/api/v1/apis", liveScores, token: admin)
+            let authorizer = try PortalAuthorizerFactory().makeAuthorizer(options: options(portal), context: PluginContext(logger: CollectingLogger()))
+            let leaked = try await portal.request("POST", "/api/v1/apis/live-scores/tokens", .object(["subject": "a", "subscribe": true]), token: admin)
+            let token = try #require(leaked.json["token"]?.string)
+            guard case .identified = await authorizer.authenticate(credentials(token)) else {
+                Issue.record("the token was refused before its key was withdrawn")
+                return
+            }
+            let revision = await authorizer.revision()
+            let keyID = try #require(leaked.json["key_id"]?.string)
+            #expect(try await portal.request("DELETE", "/api/v1/keys/\(keyID)", token: admin).status == 200)
+            try await eventually("the gateway polls the withdrawal") { await authorizer.revision() != revision }
+            guard case .denied = await authorizer.authenticate(credentials(token)) else {
+                Issue.record("a token of a withdrawn key was still accepted")
+                return
+            }
+            let fresh = try await portal.request("POST", "/api/v1/apis/live-scores/tokens", .object(["subject": "b", "subscribe": true]), token: admin)
+            guard case .identified = await authorizer.authenticate(credentials(try #require(fresh.json["token"]?.string))) else {
+                Issue.record("the new key's token was refused")
+                return
+            }
+        }
+    }
+
     @Test func withNoPortalAndNothingSavedEverythingIsRefused() async throws {
         let logger = CollectingLogger()
         let follower = PortalFollower(settings: PortalFollower.Settings(

@@ -147,6 +147,43 @@ struct PortalHTTPTests {
         }
     }
 
+    /// A leaked key is withdrawn: it leaves the JWKS at once (not when its
+    /// last token expires), its tokens are revoked, and a new key signs.
+    @Test func aWithdrawnKeyLeavesTheJwksAtOnceAndItsTokensAreRevoked() async throws {
+        try await PortalHarness.with { portal in
+            let admin = try await portal.login()
+            _ = try await portal.request("POST", "/api/v1/apis", liveScores, token: admin)
+            let first = try await portal.request("POST", "/api/v1/apis/live-scores/tokens", .object(["subject": "a", "subscribe": true]), token: admin)
+            let second = try await portal.request("POST", "/api/v1/apis/live-scores/tokens", .object(["subject": "b", "subscribe": true]), token: admin)
+            let leaked = try #require(first.json["key_id"]?.string)
+            #expect(second.json["key_id"]?.string == leaked)
+            let before = try await portal.request("GET", "/api/v1/gateway/state", token: PortalHarness.credential)
+            let etag = try #require(before.headers["etag"])
+
+            let viewer = try await portal.login("viewer")
+            #expect(try await portal.request("DELETE", "/api/v1/keys/\(leaked)", token: viewer).status == 403)
+            #expect(try await portal.request("DELETE", "/api/v1/keys/nope", token: admin).status == 404)
+            let withdrawn = try await portal.request("DELETE", "/api/v1/keys/\(leaked)", token: admin)
+            #expect(withdrawn.status == 200 && withdrawn.json["revoked_tokens"] == 2)
+            let next = try #require(withdrawn.json["signing_key"]?.string)
+            #expect(next != leaked)
+            let again = try await portal.request("DELETE", "/api/v1/keys/\(leaked)", token: admin)
+            #expect(again.status == 409 && again.json["error"]?["field"] == "id")
+
+            let after = try await portal.request("GET", "/api/v1/gateway/state", token: PortalHarness.credential, headers: ["If-None-Match": etag])
+            #expect(after.status == 200, "a withdrawal moves the revision")
+            let kids = after.json["jwks"]?["keys"]?.array.compactMap { $0["kid"]?.string } ?? []
+            #expect(kids == [next], "the withdrawn key is gone from the JWKS though its tokens have not expired")
+            #expect(Set(after.json["revoked"]?.array.compactMap(\.string) ?? []) == Set([first.json["id"]?.string, second.json["id"]?.string].compactMap { $0 }))
+
+            let minted = try await portal.request("POST", "/api/v1/apis/live-scores/tokens", .object(["subject": "c", "subscribe": true]), token: admin)
+            #expect(minted.status == 201 && minted.json["key_id"]?.string == next)
+            let listed = try await portal.request("GET", "/api/v1/keys", token: admin).json["keys"]?.array ?? []
+            let entry = try #require(listed.first { $0["id"]?.string == leaked })
+            #expect(entry["withdrawn_at"] != .null && entry["retired_at"] != .null)
+        }
+    }
+
     @Test func theDatabaseKeepsEverythingAcrossARestart() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("portal-\(UUID().uuidString).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: path) }

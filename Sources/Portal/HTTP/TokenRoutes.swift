@@ -64,6 +64,22 @@ struct TokenRoutes: Sendable {
         return JSONBody.response(.object(["keys": .array(try await keys.list())]))
     }
 
+    /// `DELETE /api/v1/keys/{id}` (admin): withdraws a key that leaked (see
+    /// `KeyStore.withdraw`); rotation, not this, is the routine change.
+    func withdrawKey(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        let id = try context.parameters.require("id")
+        switch try await keys.withdraw(id) {
+        case .notFound: throw PortalError.notFound("no signing key with id '\(id)'")
+        case .alreadyWithdrawn: throw PortalError.conflict("the key '\(id)' was already withdrawn", field: "id")
+        case .withdrawn(let revoked, let next):
+            return JSONBody.response(.object([
+                "withdrawn": .string(id), "revoked_tokens": .number(Double(revoked)),
+                "signing_key": next.map(JSONValue.string) ?? .null,
+            ]))
+        }
+    }
+
     /// `POST /api/v1/keys/rotate` (admin): a new key signs from now on.
     func rotateKey(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
         _ = try context.require(.admin)

@@ -6,7 +6,9 @@ import StreamgatePluginAPI
 /// The portal's token-signing keys (ES256, P-256). One key signs at a time;
 /// rotating retires it from signing but keeps its public half in the JWKS
 /// gateways fetch until the last token it signed has expired, so rotation
-/// never cuts a valid token off.
+/// never cuts a valid token off. Withdrawing a key (it leaked) is the
+/// opposite: it leaves the JWKS at once, its tokens are revoked and its
+/// private half is erased.
 public struct KeyStore: Sendable {
     let database: PortalDatabase
 
@@ -20,7 +22,7 @@ public struct KeyStore: Sendable {
     /// The key that signs new tokens, created on first use.
     func active() async throws -> SigningKey {
         try await database.queue.write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT id, private_pem FROM signing_key WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1") {
+            if let row = try Row.fetchOne(db, sql: "SELECT id, private_pem FROM signing_key WHERE retired_at IS NULL AND withdrawn_at IS NULL ORDER BY created_at DESC LIMIT 1") {
                 return SigningKey(id: row["id"], privatePEM: row["private_pem"])
             }
             return try Self.create(db)
@@ -35,8 +37,48 @@ public struct KeyStore: Sendable {
         }
     }
 
+    public enum WithdrawOutcome: Sendable, Equatable {
+        /// Withdrawn, with how many tokens it signed were revoked with it,
+        /// and the key that signs from now on when it was the signing one.
+        case withdrawn(revokedTokens: Int, newSigningKey: String?)
+        case alreadyWithdrawn
+        case notFound
+    }
+
+    /// Withdraws a key that must no longer be trusted, in one transaction:
+    /// it leaves the JWKS (gateways refuse its tokens within one poll and end
+    /// their subscriptions), every unexpired token it signed is revoked (so
+    /// the token list says so, and gateways holding an older key set refuse
+    /// them too), its private half is erased, and when it was the signing
+    /// key a new one signs from now on.
+    public func withdraw(_ id: String) async throws -> WithdrawOutcome {
+        try await database.queue.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT retired_at, withdrawn_at FROM signing_key WHERE id = ?", arguments: [id]) else {
+                return .notFound
+            }
+            if (row["withdrawn_at"] as Double?) != nil { return .alreadyWithdrawn }
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: """
+                UPDATE signing_key SET withdrawn_at = ?, retired_at = COALESCE(retired_at, ?), private_pem = '' WHERE id = ?
+                """, arguments: [now, now, id])
+            try db.execute(sql: "UPDATE token SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL AND expires_at > ?",
+                           arguments: [now, id, now - TokenStore.revokedGraceSeconds])
+            let revoked = db.changesCount
+            let wasSigning = (row["retired_at"] as Double?) == nil
+            let next = wasSigning ? try Self.create(db).id : nil
+            try PortalDatabase.bumpRevision(db)
+            return .withdrawn(revokedTokens: revoked, newSigningKey: next)
+        }
+    }
+
+    /// A token was signed with a key withdrawn meanwhile: it is not recorded
+    /// (gateways would refuse it); the mint signs again with the new key.
+    struct KeyWithdrawnWhileSigning: Error {}
+
     /// Records that `keyID` signed a token valid until `expiry` (inside the mint's transaction).
     static func noteExpiry(_ db: Database, keyID: String, expiry: Double) throws {
+        let withdrawn = try Bool.fetchOne(db, sql: "SELECT withdrawn_at IS NOT NULL FROM signing_key WHERE id = ?", arguments: [keyID]) ?? true
+        if withdrawn { throw KeyWithdrawnWhileSigning() }
         // A key retired while this token was being signed may just have left
         // the JWKS: bringing it back must reach gateways, so move the revision.
         let retiredAndGone = try Bool.fetchOne(db, sql: "SELECT retired_at IS NOT NULL AND last_expiry <= ? FROM signing_key WHERE id = ?",
@@ -49,7 +91,7 @@ public struct KeyStore: Sendable {
     /// retired one some unexpired token still needs.
     static func jwks(_ db: Database, now: Double) throws -> JSONValue {
         let texts = try String.fetchAll(db, sql: """
-            SELECT public_jwk FROM signing_key WHERE retired_at IS NULL OR last_expiry > ? ORDER BY created_at
+            SELECT public_jwk FROM signing_key WHERE withdrawn_at IS NULL AND (retired_at IS NULL OR last_expiry > ?) ORDER BY created_at
             """, arguments: [now])
         let keys = try texts.map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
         return .object(["keys": .array(keys)])
@@ -58,12 +100,13 @@ public struct KeyStore: Sendable {
     /// Every key, for the admin view (never the private halves).
     public func list() async throws -> [JSONValue] {
         try await database.queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, algorithm, created_at, retired_at, last_expiry FROM signing_key ORDER BY created_at").map { row in
+            try Row.fetchAll(db, sql: "SELECT id, algorithm, created_at, retired_at, withdrawn_at, last_expiry FROM signing_key ORDER BY created_at").map { row in
                 var object: [String: JSONValue] = [
                     "id": .string(row["id"]), "algorithm": .string(row["algorithm"]),
                     "created_at": .number(row["created_at"]), "last_expiry": .number(row["last_expiry"]),
                 ]
                 object["retired_at"] = (row["retired_at"] as Double?).map(JSONValue.number) ?? .null
+                object["withdrawn_at"] = (row["withdrawn_at"] as Double?).map(JSONValue.number) ?? .null
                 return .object(object)
             }
         }

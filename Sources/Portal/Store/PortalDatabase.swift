@@ -70,6 +70,11 @@ public final class PortalDatabase: Sendable {
                     expires_at REAL NOT NULL);
                 """)
         }
+        migrator.registerMigration("2-key-withdrawal") { db in
+            // A withdrawn key (compromised) leaves the JWKS at once and its
+            // private half is erased, unlike a retired one.
+            try db.execute(sql: "ALTER TABLE signing_key ADD COLUMN withdrawn_at REAL")
+        }
         return migrator
     }
 

@@ -25,6 +25,20 @@ public struct TokenMinter: Sendable {
     }
 
     public func mint(_ request: MintRequest, api: String, by admin: String) async throws -> Minted {
+        // A key withdrawn between choosing it and recording the token makes
+        // the record refuse it; the next try signs with the new key (a bound
+        // keeps a store that misbehaves from looping).
+        for _ in 0..<3 {
+            do {
+                return try await mintOnce(request, api: api, by: admin)
+            } catch is KeyStore.KeyWithdrawnWhileSigning {
+                continue
+            }
+        }
+        throw PortalError.conflict("the signing key kept being withdrawn while this token was signed; try again")
+    }
+
+    private func mintOnce(_ request: MintRequest, api: String, by admin: String) async throws -> Minted {
         let key = try await keys.active()
         let now = Date().timeIntervalSince1970.rounded(.down)
         let record = TokenStore.Record(

@@ -913,12 +913,25 @@ async function viewTokens() {
 async function viewKeys() {
   const { keys } = await call("GET", "/api/v1/keys");
   const box = errorBox();
-  const signing = keys.filter((k) => k.retired_at === null || k.retired_at === undefined).at(-1);
+  const signing = keys.filter((k) => !k.retired_at && !k.withdrawn_at).at(-1);
+  const withdraw = (k) => button("Withdraw", async () => {
+    if (!confirm(`Withdraw ${k.id}? Use this when the key leaked: gateways stop trusting it at their next poll, every token it signed is revoked now${k === signing ? ", and a new key signs from now on" : ""}.`)) return;
+    try {
+      const { revoked_tokens: revoked } = await call("DELETE", `/api/v1/keys/${encodeURIComponent(k.id)}`);
+      toast(`Withdrew ${k.id}; ${revoked} token${revoked === 1 ? "" : "s"} revoked.`);
+      go("/keys");
+    } catch (error) {
+      showError(box, error);
+    }
+  }, { kind: "danger small", "aria-label": `Withdraw key ${k.id}` });
+  const status = (k) => k.withdrawn_at ? h("span", { class: "badge status-revoked" }, `withdrawn ${formatTime(k.withdrawn_at)}`)
+    : k.retired_at ? h("span", { class: "muted" }, `retired ${formatTime(k.retired_at)}`)
+      : h("span", { class: "badge status-active" }, k === signing ? "signing" : "active");
   const rows = keys.slice().reverse().map((k) => h("tr", {},
     h("td", {}, h("code", {}, k.id)), h("td", {}, k.algorithm), h("td", {}, formatTime(k.created_at)),
-    h("td", {}, k.retired_at ? h("span", { class: "muted" }, `retired ${formatTime(k.retired_at)}`)
-      : h("span", { class: "badge status-active" }, k === signing ? "signing" : "active")),
-    h("td", {}, k.last_expiry ? formatTime(k.last_expiry) : "—")));
+    h("td", {}, status(k)),
+    h("td", {}, k.last_expiry ? formatTime(k.last_expiry) : "—"),
+    h("td", {}, isAdmin() && !k.withdrawn_at ? withdraw(k) : null)));
   const rotate = isAdmin() ? button("Rotate signing key", async () => {
     if (!confirm("Rotate the signing key? New tokens are signed with a new key; tokens already minted stay valid until they expire.")) return;
     try {
@@ -936,7 +949,7 @@ async function viewKeys() {
     box,
     keys.length === 0 ? h("section", { class: "card empty" }, h("p", {}, "No key yet: the first one is made when the first token is minted."))
       : h("section", { class: "card flush" }, h("table", { class: "table", id: "key-table" },
-        h("thead", {}, h("tr", {}, ["Id", "Algorithm", "Created", "Status", "Last token expiry"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["Id", "Algorithm", "Created", "Status", "Last token expiry", ""].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, rows))));
 }
 
