@@ -41,6 +41,8 @@ public struct PortalServer: Sendable {
         let ui = UIRoutes(directory: configuration.uiDirectory)
 
         let router = Router(context: PortalRequestContext.self)
+        let unrouted = UnroutedRequests()
+        router.add(middleware: unrouted)
         router.get("/", use: ui.page)
         router.get("/ui/:file", use: ui.asset)
         router.get("/sdk/streamgate.js", use: ui.sdk)
@@ -74,6 +76,7 @@ public struct PortalServer: Sendable {
         authenticated.get("keys", use: tokenRoutes.listKeys)
         authenticated.post("keys/rotate", use: tokenRoutes.rotateKey)
         authenticated.delete("keys/:id", use: tokenRoutes.withdrawKey)
+        unrouted.learn(router.routes)
         return router
     }
 

@@ -147,6 +147,24 @@ struct PortalHTTPTests {
         }
     }
 
+    /// A method a path does not answer gets 405 naming the ones it does; a
+    /// path nothing answers gets a JSON 404.
+    @Test func anUndeclaredMethodIs405WithAllowAndAnUnknownPathAJson404() async throws {
+        try await PortalHarness.with { portal in
+            let admin = try await portal.login()
+            let patch = try await portal.request("PATCH", "/api/v1/apis", token: admin)
+            #expect(patch.status == 405 && patch.headers["allow"] == "GET, POST" && patch.json["error"]?["code"] == "method_not_allowed")
+            let post = try await portal.request("POST", "/api/v1/tokens/some-id", token: admin)
+            #expect(post.status == 405 && post.headers["allow"] == "DELETE, GET")
+            #expect(try await portal.request("PUT", "/healthz").headers["allow"] == "GET")
+            let literal = try await portal.request("DELETE", "/api/v1/keys/rotate", token: admin)
+            #expect(literal.status == 405 && literal.headers["allow"] == "POST", "the literal route is the one the router resolves")
+            let missing = try await portal.request("GET", "/api/v1/nothing/here", token: admin)
+            #expect(missing.status == 404 && missing.json["error"]?["code"] == "not_found")
+            #expect(try await portal.request("GET", "/api/v1/apis", token: admin).status == 200, "declared methods are untouched")
+        }
+    }
+
     /// A leaked key is withdrawn: it leaves the JWKS at once (not when its
     /// last token expires), its tokens are revoked, and a new key signs.
     @Test func aWithdrawnKeyLeavesTheJwksAtOnceAndItsTokensAreRevoked() async throws {
