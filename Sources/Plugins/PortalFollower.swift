@@ -196,8 +196,11 @@ enum PortalFollowers {
 
     /// The follower for `options` (started on first use). The options of
     /// the second plugin must agree with the first's; errors name the key.
-    static func follower(options: ConfigSection, context: PluginContext) throws -> PortalFollower {
+    /// With `start` false the options are only checked: the follower
+    /// returned is neither shared nor started (no request, no file written).
+    static func follower(options: ConfigSection, context: PluginContext, start: Bool = true) throws -> PortalFollower {
         let settings = try settings(options)
+        guard start else { return PortalFollower(settings: settings, logger: context.logger) }
         return try followers.withLock { table throws(ConfigurationError) -> PortalFollower in
             if let existing = table[settings.url] {
                 guard existing.settings == settings else {

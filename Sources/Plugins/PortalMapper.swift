@@ -7,11 +7,13 @@ import StreamgatePluginAPI
 /// template matches belongs to no endpoint.
 public struct PortalMapperFactory: EndpointMapperFactory {
     public let name = "portal"
+    /// False: the options are checked only (see `BuiltinPlugins`).
+    let followPortal: Bool
 
-    public init() {}
+    public init(followPortal: Bool = true) { self.followPortal = followPortal }
 
     public func makeMapper(options: ConfigSection, context: PluginContext) throws -> any EndpointMapper {
-        let follower = try PortalFollowers.follower(options: options, context: context)
+        let follower = try PortalFollowers.follower(options: options, context: context, start: followPortal)
         try options.finish()
         return PortalMapper(follower: follower)
     }

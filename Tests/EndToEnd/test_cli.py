@@ -148,3 +148,22 @@ def test_serve_refuses_a_bad_file(tmp_path):
     result = run_cli("serve", "--config", str(path), timeout=15)
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     assert f"error: {path}: listen.port: got 70000" in result.stderr
+
+
+def test_check_config_of_a_portal_follower_neither_asks_the_portal_nor_writes_its_state(tmp_path):
+    """Checking a file is not serving it: the portal plugins check their
+    options only (the portal here is a closed port, and would not be asked)."""
+    (tmp_path / "cluster.secret").write_text("s3cret\n")
+    state = tmp_path / "portal-state.json"
+    follow = {"url": "http://127.0.0.1:9", "credential_file": str(tmp_path / "cluster.secret"),
+              "state_file": str(state)}
+    config = edited(lambda c: c.update({"mapping": {"plugin": "portal", "options": dict(follow)},
+                                        "authorization": {"plugin": "portal", "options": dict(follow)}}))
+    result = run_cli("check-config", str(write(tmp_path, config)))
+    assert result.returncode == 0, result.stderr
+    assert "portal" not in result.stderr, result.stderr  # no "unreachable" or "no state" line
+    assert not state.exists()
+
+    config["authorization"]["options"]["poll_seconds"] = 0.01
+    result = run_cli("check-config", str(write(tmp_path, config)))
+    assert result.returncode == 2 and "authorization.options.poll_seconds" in result.stderr, result.stderr

@@ -14,7 +14,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
         let configuration = try GatewayConfiguration.loadOrExit(path: file)
         LogSetup.bootstrap(level: .error)
         do {
-            _ = try PluginSet(configuration: configuration, registry: .builtin())
+            _ = try PluginSet(configuration: configuration, registry: .builtin(checkingOnly: true))
         } catch {
             printError(error.description)
             throw ExitCode(2)

@@ -11,9 +11,11 @@ final class PluginRegistry: PluginRegistrar {
     private(set) var sources: [String: any MessageSourceFactory] = [:]
 
     /// A registry holding the built-in plugins.
-    static func builtin() -> PluginRegistry {
+    /// `checkingOnly`: plugins that follow something (the portal) only
+    /// check their options (`check-config`).
+    static func builtin(checkingOnly: Bool = false) -> PluginRegistry {
         let registry = PluginRegistry()
-        BuiltinPlugins.register(into: registry)
+        BuiltinPlugins.register(into: registry, followPortal: !checkingOnly)
         return registry
     }
 
