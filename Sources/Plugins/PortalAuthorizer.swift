@@ -15,11 +15,13 @@ import Synchronization
 /// revocation ends the token's subscriptions within one poll.
 public struct PortalAuthorizerFactory: AuthorizerFactory {
     public let name = "portal"
+    /// False: the options are checked only (see `BuiltinPlugins`).
+    let followPortal: Bool
 
-    public init() {}
+    public init(followPortal: Bool = true) { self.followPortal = followPortal }
 
     public func makeAuthorizer(options: ConfigSection, context: PluginContext) throws -> any Authorizer {
-        let follower = try PortalFollowers.follower(options: options, context: context)
+        let follower = try PortalFollowers.follower(options: options, context: context, start: followPortal)
         let leeway = try options.int("leeway_seconds", default: 30, range: 0...3600)
         try options.finish()
         return PortalAuthorizer(follower: follower, leewaySeconds: Double(leeway))
@@ -87,11 +89,11 @@ final class PortalAuthorizer: Authorizer {
                        _ claims: [String: String]) -> [EndpointPattern]
     {
         var out: [EndpointPattern] = []
-        var seen: Set<String> = []
+        var seen: Set<[UInt8]> = []  // byte-wise, as matching is
         for text in patterns.prefix(64) {
             guard let bound = try? ClaimBinding.bind(text, claims: claims), let pattern = try? EndpointPattern(bound) else { continue }
             for endpoint in endpoints where endpoint.actions.contains(action) {
-                for restricted in pattern.restricted(to: endpoint.path) where seen.insert(restricted.text).inserted {
+                for restricted in pattern.restricted(to: endpoint.path) where seen.insert(Array(restricted.text.utf8)).inserted {
                     out.append(restricted)
                 }
             }

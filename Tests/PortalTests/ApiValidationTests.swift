@@ -71,6 +71,22 @@ struct ApiValidationTests {
         #expect(refusedField { try ApiCatalogRules.check(twice, against: [], knownTopics: nil) } == "endpoints[1].key")
     }
 
+    /// A key literal may hold '*' (a Kafka key is any bytes) but a value
+    /// never does, so `live/*` is no key of `live/{sport}`: the catalog used
+    /// to refuse such endpoints as overlapping.
+    @Test func aStarInAKeyLiteralOverlapsNoParameter() throws {
+        let scores = try ApiDefinition(json: apiJSON("scores", [endpointJSON("/scores/live/{sport}", "scores", "live/{sport}")]))
+        func field(_ endpoint: [String: JSONValue]) throws -> String? {
+            let candidate = try ApiDefinition(json: apiJSON("other", [endpoint]))
+            return refusedField { try ApiCatalogRules.check(candidate, against: [scores], knownTopics: nil) }
+        }
+        #expect(try field(endpointJSON("/results/all", "scores", "live/*")) == nil)
+        #expect(try field(endpointJSON("/results/{sport}", "scores", "live/x*{sport}")) == nil, "sport would start with '*'")
+        #expect(try field(endpointJSON("/results/all", "scores", "live/all")) == "endpoints[0].key")
+        #expect(try field(endpointJSON("/results/{sport}", "scores", "live/x{sport}")) == "endpoints[0].key", "live/xy matches both")
+        #expect(try field(endpointJSON("/results/{sport}", "scores", "live/*{sport}")) == nil)
+    }
+
     @Test func mintRequestsAreCheckedAgainstTheApi() throws {
         let api = try ApiDefinition(json: apiJSON("orders", [
             endpointJSON("/orders/{user}/{item}", "orders", "{user}/{item}", ["subscribe", "publish"]),

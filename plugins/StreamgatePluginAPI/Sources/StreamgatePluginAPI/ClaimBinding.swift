@@ -5,21 +5,24 @@
 public enum ClaimBinding {
     /// The pattern with every `{claim}` segment replaced by the claim's
     /// value; throws when a claim is missing or its value cannot be one
-    /// segment (empty, `/`, `*`, control characters).
+    /// segment (empty, `/`, `*`, control characters). Segments and braces
+    /// are found as bytes, as the pattern is matched; a claim's value keeps
+    /// its bytes.
     public static func bind(_ pattern: String, claims: [String: String]) throws(EndpointError) -> String {
-        guard pattern.contains("{") || pattern.contains("}") else { return pattern }
+        let open = UInt8(ascii: "{"), close = UInt8(ascii: "}")
+        guard pattern.utf8.contains(where: { $0 == open || $0 == close }) else { return pattern }
         var segments: [String] = []
-        for segment in pattern.split(separator: "/", omittingEmptySubsequences: false) {
-            if segment.hasPrefix("{") && segment.hasSuffix("}") && segment.count >= 2 {
-                let name = String(segment.dropFirst().dropLast())
+        for segment in UTF8Bytes.segments(pattern.utf8[...]) {
+            if segment.count >= 2 && segment.first == open && segment.last == close {
+                let name = UTF8Bytes.string(segment.dropFirst().dropLast())
                 guard let value = claims[name] else { throw EndpointError("'{\(name)}' names no claim of the token") }
                 if let problem = TemplateParameter.problem(inValue: value) {
                     throw EndpointError("claim '\(name)' cannot stand for a segment: its value \(problem)")
                 }
                 segments.append(value)
             } else {
-                guard !segment.contains("{") && !segment.contains("}") else { throw EndpointError("'{claim}' must be a whole segment") }
-                segments.append(String(segment))
+                guard !segment.contains(open) && !segment.contains(close) else { throw EndpointError("'{claim}' must be a whole segment") }
+                segments.append(UTF8Bytes.string(segment))
             }
         }
         return segments.joined(separator: "/")

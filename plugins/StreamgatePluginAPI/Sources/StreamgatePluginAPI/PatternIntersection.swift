@@ -11,24 +11,30 @@ extension EndpointPattern {
     /// a state that led nowhere is never explored again, and the search
     /// stops after `limit` results or `budget` steps. Cut short, it returns
     /// fewer patterns, never wider ones (rights fail closed).
+    ///
+    /// Segments meet byte-wise, as paths are compared on the wire: the
+    /// literal `cafe` + U+0301 meets no template literal `caf` + U+00E9.
     public func restricted(to template: EndpointTemplate, limit: Int = 64, budget: Int = 20_000) -> [EndpointPattern] {
-        var segments: [Substring] = []
-        for segment in self.segments where !(segment == "**" && segments.last == "**") { segments.append(segment) }
+        var segments: [[UInt8]] = []
+        for segment in self.segments where !(segment == Self.doubleStar && segments.last == Self.doubleStar) { segments.append(segment) }
         var results: [EndpointPattern] = []
-        var seen: Set<String> = []
+        /// Result texts already found, as bytes (a `Set<String>` would take
+        /// two canonically equivalent texts for one).
+        var seen: Set<[UInt8]> = []
         var current: [String] = []
         /// (pattern index, template index) pairs from which no path matches.
         var dead: Set<Int> = []
         var steps = 0
         let width = template.segments.count + 1
 
-        func meet(_ p: Substring, _ t: EndpointTemplate.Segment) -> String? {
+        func meet(_ p: [UInt8], _ t: EndpointTemplate.Segment) -> String? {
             switch t {
             case .literal(let literal):
-                return p == "*" || p == literal ? literal : nil
+                return p == Self.star || p.elementsEqual(literal.utf8) ? literal : nil
             case .parameter:
-                if p == "*" { return "*" }
-                return TemplateParameter.problem(inValue: String(p)) == nil ? String(p) : nil
+                if p == Self.star { return "*" }
+                let value = UTF8Bytes.string(p)
+                return TemplateParameter.problem(inValue: value) == nil ? value : nil
             }
         }
 
@@ -43,15 +49,15 @@ extension EndpointPattern {
                 if ti == template.segments.count {
                     matched = true
                     let text = "/" + current.joined(separator: "/")
-                    if seen.insert(text).inserted, let pattern = try? EndpointPattern(text) { results.append(pattern) }
+                    if seen.insert(Array(text.utf8)).inserted, let pattern = try? EndpointPattern(text) { results.append(pattern) }
                 }
                 return matched
             }
-            if segments[pi] == "**" {
+            if segments[pi] == Self.doubleStar {
                 var taken = 0
                 while ti + taken <= template.segments.count {
                     if walk(pi + 1, ti + taken) { matched = true }
-                    guard ti + taken < template.segments.count, let one = meet("*", template.segments[ti + taken]) else { break }
+                    guard ti + taken < template.segments.count, let one = meet(Self.star, template.segments[ti + taken]) else { break }
                     current.append(one)
                     taken += 1
                 }
