@@ -243,7 +243,18 @@ def test_each_api_has_an_asyncapi_document_valid_against_the_3_0_schema_in_json_
                 {"path": "/scores/live/{sport}", "topic": topic, "key": "live/{sport}", "actions": ["subscribe"],
                  "description": "Every point", "schema": {"type": "object", "required": ["home", "away"],
                                                          "properties": {"home": {"type": "integer"},
-                                                                        "away": {"type": "integer"}}}},
+                                                                        "away": {"type": "integer"},
+                                                                        # YAML's corners: a key past the
+                                                                        # 1024 characters of an implicit
+                                                                        # key, characters YAML may not
+                                                                        # print, numbers PyYAML must read
+                                                                        # as numbers.
+                                                                        "k" * 1100: {"type": "string"},
+                                                                        "odd": {"type": "string",
+                                                                                "description": "\ufffe\uffff\x85\u2028\x7f",
+                                                                                "examples": [1e15, 9007199254740993,
+                                                                                             12345678901234567890,
+                                                                                             1e-7, 2.5e300, -0.5]}}}},
                 {"path": "/scores/chat/{sport}/{room}", "topic": topic, "key": "chat/{sport}/{room}",
                  "actions": ["subscribe", "publish"]},
             ]})
