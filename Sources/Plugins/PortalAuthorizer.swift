@@ -33,6 +33,8 @@ final class PortalAuthorizer: Authorizer {
     let leewaySeconds: Double
     /// The key collection of the state revision it was built for.
     private let keys = Mutex<(revision: Int64, collection: JWTKeyCollection)?>(nil)
+    /// Signatures already checked (re-checks after a change skip them).
+    let verified = VerifiedTokens()
 
     init(follower: PortalFollower, leewaySeconds: Double) {
         self.follower = follower
@@ -52,13 +54,22 @@ final class PortalAuthorizer: Authorizer {
             state = follower.state
         }
         guard let state else { return .denied(reason: "the gateway has not received the portal's keys yet") }
+        let now = Date().timeIntervalSince1970
+        let digest = VerifiedTokens.digest(token)
+        if let claims = verified.claims(of: digest, keyIDs: state.keyIDs) {
+            return check(claims, state: state, now: now)
+        }
         let claims: TokenClaims
         do {
             claims = try await collection(for: state).verify(token, as: TokenClaims.self)
         } catch {
             return .denied(reason: "invalid token: signature, key id or format rejected")
         }
-        return check(claims, state: state, now: Date().timeIntervalSince1970)
+        // The key that verified it: the header's kid (the collection picks by it).
+        if let kid = header["kid"] as? String, let exp = claims.number("exp") {
+            verified.insert(digest, .init(keyID: kid, claims: claims, expiry: exp + leewaySeconds), now: now)
+        }
+        return check(claims, state: state, now: now)
     }
 
     /// Claims, revocation and rights, against the state of the moment.

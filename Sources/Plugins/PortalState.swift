@@ -4,7 +4,7 @@ import StreamgatePluginAPI
 /// What a gateway knows from the portal: the document of
 /// `GET /api/v1/gateway/state` (docs/portal.md), parsed and checked once
 /// when it arrives, so the mapper and the authorizer only look things up.
-struct PortalState: Sendable {
+final class PortalState: Sendable {
     struct Endpoint: Sendable {
         let api: String
         let path: EndpointTemplate

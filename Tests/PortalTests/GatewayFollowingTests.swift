@@ -159,6 +159,18 @@ struct GatewayFollowingTests {
                 Issue.record("the token was refused before its key was withdrawn")
                 return
             }
+            // Verified once: checked again, it skips the signature (not the
+            // claims); the same claims under another signature are not it.
+            guard case .identified = await authorizer.authenticate(credentials(token)) else {
+                Issue.record("the token was refused when checked again")
+                return
+            }
+            #expect((authorizer as? PortalAuthorizer)?.verified.count == 1)
+            let forged = String(token.dropLast(2)) + (token.hasSuffix("AA") ? "BB" : "AA")
+            guard case .denied = await authorizer.authenticate(credentials(forged)) else {
+                Issue.record("a token with another signature was accepted")
+                return
+            }
             let revision = await authorizer.revision()
             let keyID = try #require(leaked.json["key_id"]?.string)
             #expect(try await portal.request("DELETE", "/api/v1/keys/\(keyID)", token: admin).status == 200)
