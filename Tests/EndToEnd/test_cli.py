@@ -133,7 +133,18 @@ def test_invalid_json_message(tmp_path):
     path = write(tmp_path, '{"listen": {"port": 8080,}')
     result = run_cli("check-config", str(path))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {path}: not valid JSON"), result.stderr
+    assert result.stderr.startswith(f"error: {path}: not valid JSON: line 1, column 26: expected another member"), result.stderr
+
+
+def test_json_errors_point_at_the_line_and_column(tmp_path):
+    """Also where Foundation's decoder is lenient (a trailing comma in an array)."""
+    document = json.dumps(VALID, indent=2).replace('"scores",', '"scores",,', 1)
+    line = next(i for i, text in enumerate(document.splitlines(), 1) if '"scores",,' in text)
+    column = document.splitlines()[line - 1].index(",,") + 2
+    path = write(tmp_path, document)
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2
+    assert f"not valid JSON: line {line}, column {column}: expected a value" in result.stderr, result.stderr
 
 
 def test_missing_file_is_rejected(tmp_path):

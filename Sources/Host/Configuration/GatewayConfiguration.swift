@@ -85,6 +85,9 @@ struct GatewayConfiguration {
     }
 
     static func parse(_ data: Data, file: String) throws(ConfigurationErrorInFile) -> GatewayConfiguration {
+        if let problem = JSONSyntaxLocator.firstProblem(in: Array(data)) {
+            throw ConfigurationErrorInFile(file: file, message: "not valid JSON: \(problem)")
+        }
         let root: JSONValue
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
