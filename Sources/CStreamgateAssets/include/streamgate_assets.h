@@ -10,7 +10,8 @@
 const unsigned char *streamgate_asset_sdk_js(size_t *length);
 
 /* A file the portal serves by name: its web UI (Sources/Portal/UI:
- * "index.html", "app.js", "style.css") and its REST API's OpenAPI document
+ * "index.html", "style.css" and the ES modules, "app.js" first) and its
+ * REST API's OpenAPI document
  * ("openapi.json", docs/portal-openapi.json), or NULL. */
 const unsigned char *streamgate_asset_portal(const char *name, size_t *length);
 

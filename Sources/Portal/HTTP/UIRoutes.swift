@@ -4,17 +4,28 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The web UI: `/` (the page), `/ui/app.js`, `/ui/style.css`, and the
-/// JavaScript SDK at `/sdk/streamgate.js` for the test console. The files
-/// are embedded in the binary; with `ui_directory` set they are read from
-/// disk on every request instead, so the UI can be worked on without a rebuild.
+/// The web UI: `/` (the page), `/ui/style.css`, `/ui/app.js` and the ES
+/// modules it imports (`/ui/<module>.js`), and the JavaScript SDK at
+/// `/sdk/streamgate.js` for the test console. The files are embedded in the
+/// binary; with `ui_directory` set they are read from disk on every request
+/// instead, so the UI can be worked on without a rebuild.
 struct UIRoutes: Sendable {
     let directory: String?
 
-    static let files: [String: String] = [
-        "index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-        "style.css": "text/css; charset=utf-8",
+    /// The UI's ES modules (Sources/Portal/UI, flat: `/ui/:file` is one path
+    /// segment): app.js, the entry point, and every module it imports. Each is
+    /// embedded by Sources/CStreamgateAssets/assets.c too.
+    private static let modules = [
+        "app.js", "state.js", "nav.js", "rest.js", "dom.js", "format.js", "forms.js", "widgets.js", "router.js",
+        "topbar.js", "view-login.js", "view-api-list.js", "view-api-form.js", "endpoint-params.js", "view-api.js",
+        "view-tokens.js", "token-mint.js", "token-table.js", "view-keys.js", "view-users.js", "gateway-settings.js",
+        "view-console.js", "console-connection.js", "console-panels.js", "view-snippets.js", "snippet-text.js",
     ]
+
+    /// The files served, by name, with their content types.
+    static let files: [String: String] = [
+        "index.html": "text/html; charset=utf-8", "style.css": "text/css; charset=utf-8",
+    ].merging(modules.map { ($0, "text/javascript; charset=utf-8") }) { first, _ in first }
 
     func page(_ request: Request, _ context: PortalRequestContext) async throws -> Response {
         try file("index.html")
@@ -52,7 +63,7 @@ struct UIRoutes: Sendable {
     }
 
     /// No caching (the page and the API change together), and a strict
-    /// content security policy: the page runs its own module only, talks to
+    /// content security policy: the page runs its own modules only, talks to
     /// its own origin and to the gateways' WebSockets.
     private static func response(_ data: Data, type: String) -> Response {
         Response(status: .ok, headers: [
