@@ -47,6 +47,8 @@ struct GatewayConfiguration {
     var tokenExpiryWarningSeconds = 30
     var closeOnTokenExpiry = false
     var publishHeaders = true
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
+    var admin: (host: String, port: Int)?
     /// Plugin libraries to load before the plugins are built (paths).
     var pluginLibraries: [String] = []
     var maxConnections = Int(Self.fanoutDefaults.max_connections)
@@ -189,6 +191,17 @@ struct GatewayConfiguration {
         let publish = try root.section("publish")
         publishHeaders = try publish.bool("headers", default: true)
         try publish.finish()
+
+        let adminSection = try root.section("admin")
+        let adminHost = try adminSection.string("host", default: "127.0.0.1")
+        let adminPort = try adminSection.int("port", default: 9464, range: 0...65535)
+        if try adminSection.bool("enabled", default: false) {
+            guard adminPort != port || adminPort == 0 else {
+                throw ConfigurationError(key: "admin.port", value: "\(adminPort)", expected: "a port other than listen.port")
+            }
+            admin = (adminHost, adminPort)
+        }
+        try adminSection.finish()
 
         if case .array(let items)? = root.raw("authorization") {
             guard !items.isEmpty else {

@@ -17,6 +17,7 @@ final class MessageRouter: MessageSink {
     private let logger: Logger
     private let routed = Atomic<UInt64>(0)
     private let unroutable = Atomic<UInt64>(0)
+    private let ready = Atomic<Bool>(false)
 
     init(mapper: any EndpointMapper, fanout: any RoutedRecordSink, readiness: any FanoutPort, logger: Logger) {
         self.mapper = mapper
@@ -29,6 +30,8 @@ final class MessageRouter: MessageSink {
     var routedCount: UInt64 { routed.load(ordering: .relaxed) }
     /// Records that belong to no endpoint (no key, or a key that is not UTF-8).
     var unroutableCount: UInt64 { unroutable.load(ordering: .relaxed) }
+    /// The source consumes (what /readyz answers).
+    var isReady: Bool { ready.load(ordering: .acquiring) }
 
     func deliver(_ record: SourceRecord) {
         guard let key = record.key, let endpoint = mapper.endpoint(topic: record.topic, key: key) else {
@@ -67,6 +70,7 @@ final class MessageRouter: MessageSink {
 
     func sourceIsReady() {
         readiness.setReady(true)
+        ready.store(true, ordering: .releasing)
         logger.info("source ready: GET /readyz now answers 200")
     }
 }

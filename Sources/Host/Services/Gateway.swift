@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Prometheus
 import ServiceLifecycle
 import StreamgatePluginAPI
 
@@ -39,6 +41,32 @@ struct Gateway {
         }
     }
 
+    /// The metrics a scrape reads, from where each is counted.
+    func metrics() -> GatewayMetrics {
+        GatewayMetrics { [server, router, control] in
+            let stats = server.stats()
+            let cache = control.cache.cacheTotals()
+            let (identified, subscriptions) = control.table.withEverySession { table -> (UInt64, UInt64) in
+                table.values.reduce(into: (UInt64(0), UInt64(0))) { sums, session in
+                    if session.identity != nil { sums.0 += 1 }
+                    sums.1 += UInt64(session.endpoints.count)
+                }
+            }
+            return GatewayMetrics.Readings(
+                connectionsOpen: stats.connections_open, connectionsAccepted: stats.connections_accepted,
+                refusedByLimit: stats.connections_limited, refusedByOrigin: stats.origins_refused,
+                badHandshakes: stats.handshakes_rejected, handshakeTimeouts: stats.handshake_timeouts,
+                slowConsumerCloses: stats.slow_consumer_closes, idleCloses: stats.idle_closes,
+                protocolErrors: stats.protocol_errors, messagesDelivered: stats.messages_delivered,
+                bytesWritten: stats.bytes_written, writeCalls: stats.write_calls,
+                delayedWritePeriods: stats.delayed_write_periods, recordsRouted: router.routedCount,
+                recordsUnroutable: router.unroutableCount, publishesRateLimited: control.publishes.rateLimited,
+                subscriptionsOverLimit: control.subscriptions.refusedOverLimit, connectionsIdentified: identified,
+                subscriptions: subscriptions, cacheMessages: UInt64(cache.messages), cacheBytes: UInt64(cache.bytes),
+                cacheEndpoints: UInt64(cache.endpoints), ready: router.isReady ? 1 : 0)
+        }
+    }
+
     func run() async throws {
         try server.start(events: control.connections)
         let base = "\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(server.boundPort)"
@@ -60,6 +88,15 @@ struct Gateway {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: FanoutService(server: server, logger: logger)),
         ]
+        if let admin = configuration.admin {
+            let metrics = metrics()
+            // swift-metrics takes one backend per process: this registry, so
+            // what libraries record through swift-metrics is scraped with ours.
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+            let server = AdminServer(host: admin.host, port: admin.port, metrics: metrics,
+                                     isReady: { [router] in router.isReady })
+            services.append(.init(service: server.application(logger: Logger(label: "streamgate.admin"))))
+        }
         if let replayer = control.replayer { services.append(.init(service: replayer)) }
         services += [
             .init(service: PeriodicService(interval: .milliseconds(100)) { [resumes = control.resumes] in resumes.tick() }),

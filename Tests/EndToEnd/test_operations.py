@@ -1,0 +1,95 @@
+"""What operators ask a node on its admin listener: Prometheus metrics that
+move with what happened, liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+
+from conftest import WsClient, free_port, http_get, run_async
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The samples of a Prometheus text exposition, by name and labels."""
+    status, headers, body = http_get(url + "/metrics")
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4"), headers
+    samples = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)", line)
+        assert match, f"not a sample line: {line!r}"
+        samples[match[1]] = float(match[2])
+    return samples
+
+
+def test_metrics_healthz_and_readyz_on_the_admin_listener(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    admin_port = free_port()
+    gw = gateway_factory([topic], {"admin": {"enabled": True, "host": "127.0.0.1", "port": admin_port},
+                                   "limits": {"allowed_origins": ["https://app.example.com"]}})
+    admin = f"http://127.0.0.1:{admin_port}"
+    assert http_get(admin + "/healthz")[0] == 200
+    assert http_get(admin + "/readyz")[:3:2] == (200, b"ready\n")
+    assert http_get(admin + "/nothing")[0] == 404
+    assert http_get(gw.http_url + "/metrics")[0] == 404, "metrics stay off the clients' port"
+    before = scrape(admin)
+    assert before["streamgate_ready"] == 1
+    assert before["streamgate_connections_open"] == 0
+
+    async def body():
+        client = await WsClient.connect(gw.ws_url, name="c")
+        await client.subscribe(f"/{topic}/score", id=1)
+        await asyncio.to_thread(producer.produce, topic, [("score", b"1-0"), ("score", b"2-0"), ("other", b"x")])
+        await client.wait_deliveries(2)
+        during = scrape(admin)
+        # An upgrade with a refused Origin, and a request that is no upgrade.
+        refused = await asyncio.to_thread(_raw_request, gw.port,
+                                          f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                          f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                                          f"Origin: https://evil.example\r\n\r\n")
+        assert refused.startswith("HTTP/1.1 403"), refused
+        await client.close()
+        return during
+
+    during = run_async(body())
+    assert during["streamgate_connections_open"] == 1
+    assert during["streamgate_subscriptions"] == 1
+    assert during["streamgate_sessions_identified"] == 1
+    assert during["streamgate_connections_accepted_total"] >= before["streamgate_connections_accepted_total"] + 1
+    assert during["streamgate_records_routed_total"] >= 3
+    assert during["streamgate_messages_delivered_total"] >= 2
+    assert during["streamgate_bytes_written_total"] > before["streamgate_bytes_written_total"]
+    assert during["streamgate_cache_messages"] >= 2
+    after = scrape(admin)
+    assert after['streamgate_connections_refused_total{reason="origin"}'] == 1
+    for name, value in during.items():
+        if name.split("{")[0].endswith("_total"):
+            assert after[name] >= value, f"{name} went back from {value} to {after[name]}"
+
+
+def _raw_request(port: int, request: str) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request.encode())
+        return s.recv(4096).decode(errors="replace")
+
+
+def test_the_admin_listener_is_off_unless_enabled_and_its_port_is_checked(gateway_factory, create_topic, tmp_path):
+    import json
+    import subprocess
+
+    from conftest import STREAMGATE_BIN, base_config, subprocess_env
+
+    config = base_config(8080, "127.0.0.1:9092", ["t"])
+    config["admin"] = {"enabled": True, "port": 8080}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run([str(STREAMGATE_BIN), "check-config", str(path)], capture_output=True, text=True,
+                            timeout=30, env=subprocess_env())
+    assert result.returncode == 2 and "admin.port" in result.stderr, result.stderr
+
+    topic = create_topic()
+    gw = gateway_factory([topic])
+    assert "admin listening" not in gw.log()
