@@ -44,6 +44,10 @@ def test_metrics_healthz_and_readyz_on_the_admin_listener(gateway_factory, creat
         await client.subscribe(f"/{topic}/score", id=1)
         await asyncio.to_thread(producer.produce, topic, [("score", b"1-0"), ("score", b"2-0"), ("other", b"x")])
         await client.wait_deliveries(2)
+        published = await client.request({"type": "publish", "endpoint": f"/{topic}/chat", "payload": "hi", "id": "p"})
+        assert published["type"] == "published", published
+        unresolved = await client.request({"type": "publish", "endpoint": "/", "payload": "x", "id": "u"})
+        assert unresolved["type"] == "error", unresolved
         during = scrape(admin)
         # An upgrade with a refused Origin, and a request that is no upgrade.
         refused = await asyncio.to_thread(_raw_request, gw.port,
@@ -63,6 +67,10 @@ def test_metrics_healthz_and_readyz_on_the_admin_listener(gateway_factory, creat
     assert during["streamgate_messages_delivered_total"] >= 2
     assert during["streamgate_bytes_written_total"] > before["streamgate_bytes_written_total"]
     assert during["streamgate_cache_messages"] >= 2
+    assert during['streamgate_publishes_total{result="ok"}'] == 1
+    assert during['streamgate_publishes_refused_total{reason="unresolved"}'] == 1
+    assert during['streamgate_authentications_total{result="welcomed"}'] == 1
+    assert during['streamgate_authentications_total{result="refused"}'] == 0
     after = scrape(admin)
     assert after['streamgate_connections_refused_total{reason="origin"}'] == 1
     for name, value in during.items():

@@ -106,6 +106,20 @@ struct ControlPlaneTests {
         }
     }
 
+    /// What the metrics read: connections welcomed and refused at their
+    /// first authentication, credentials revoked later.
+    @Test func authenticationsAndRevocationsAreCounted() async throws {
+        let h = ControlPlaneHarness(tokens: ["a": try Self.identity("a", subscribe: ["/**"])])
+        try await h.connect(1, token: "a")
+        h.open(2, token: "forged")
+        try await h.waitUntil("the refusal") { h.control.authenticator.connectionsRefused == 1 }
+        #expect(h.control.authenticator.connectionsWelcomed == 1)
+        await h.control.upkeep.upkeep()
+        h.authorizer.set("a", nil)
+        await h.control.upkeep.upkeep()
+        #expect(h.control.authenticator.credentialsRevoked == 1 && h.control.authenticator.credentialsExpired == 0)
+    }
+
     /// A revocation published between a connection's decision and the
     /// upkeep's first look (the gateway's first second) still takes effect.
     @Test func theFirstUpkeepChecksEveryConnectionDecidedBeforeIt() async throws {
@@ -158,6 +172,7 @@ struct ControlPlaneTests {
         await h.control.upkeep.upkeep(now: now + 101)
         #expect(h.replies(1, type: "error").first?["code"] as? String == "token_expired")
         #expect(!h.fanout.isSubscribed(1, to: "/t/x"))
+        #expect(h.control.authenticator.credentialsExpired == 1 && h.control.authenticator.credentialsRevoked == 0)
     }
 
     @Test func publishesAreAuthorizedRateLimitedAndAnsweredWithTheirOffset() async throws {
@@ -170,7 +185,8 @@ struct ControlPlaneTests {
         for i in 1...4 { h.send(1, #"{"type":"publish","endpoint":"/t/mine","payload":"m\#(i)","id":\#(i)}"#) }
         let answers = h.replies(1).dropFirst().map { ($0["type"] as! String) + " " + (($0["code"] as? String) ?? "\($0["offset"]!)") }
         #expect(answers == ["error forbidden", "published 0", "published 1", "published 2", "error rate_limited"])
-        #expect(h.control.publishes.rateLimited == 1)
+        #expect(h.control.publishes.rateLimited == 1 && h.control.publishes.refusedForbidden == 1)
+        #expect(h.control.publishes.producedCount == 3 && h.control.publishes.failedCount == 0)
         let produced = h.source.published.withLock { $0 }
         #expect(produced.map { String(decoding: $0.value, as: UTF8.self) } == ["m1", "m2", "m3"])
         #expect(produced.first?.headers.map(\.name) == ["streamgate-subject", "streamgate-client"])

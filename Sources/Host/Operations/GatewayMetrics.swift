@@ -29,6 +29,15 @@ final class GatewayMetrics: Sendable {
         var recordsRouted: UInt64 = 0
         var recordsUnroutable: UInt64 = 0
         var publishesRateLimited: UInt64 = 0
+        var publishesForbidden: UInt64 = 0
+        var publishesUnresolved: UInt64 = 0
+        var publishesUnsupported: UInt64 = 0
+        var publishesProduced: UInt64 = 0
+        var publishesFailed: UInt64 = 0
+        var connectionsWelcomed: UInt64 = 0
+        var connectionsUnauthorized: UInt64 = 0
+        var credentialsExpired: UInt64 = 0
+        var credentialsRevoked: UInt64 = 0
         var subscriptionsOverLimit: UInt64 = 0
         var connectionsIdentified: UInt64 = 0
         var subscriptions: UInt64 = 0
@@ -56,6 +65,10 @@ final class GatewayMetrics: Sendable {
         func gauge(_ name: String, _ help: String) -> Gauge { r.makeGauge(name: "streamgate_" + name, labels: [], help: help) }
         let refused = "WebSocket upgrades refused, by reason"
         let closed = "Connections the gateway closed, by reason"
+        let publishRefused = "Client publishes refused before Kafka, by reason"
+        let published = "Client publishes handed to Kafka, by Kafka's answer"
+        let authenticated = "First authentications of connections, by result"
+        let withdrawn = "Live connections whose credentials expired or were revoked"
         counters = [
             (counter("connections_accepted_total", [], "TCP connections accepted"), \.connectionsAccepted),
             (counter("connections_refused_total", [("reason", "limit")], refused), \.refusedByLimit),
@@ -71,7 +84,16 @@ final class GatewayMetrics: Sendable {
             (counter("delayed_write_periods_total", [], "Half-second periods a loop delayed its writes (overload)"), \.delayedWritePeriods),
             (counter("records_routed_total", [], "Source records framed and fanned out"), \.recordsRouted),
             (counter("records_unroutable_total", [], "Source records that map to no endpoint"), \.recordsUnroutable),
-            (counter("publishes_refused_total", [("reason", "rate_limited")], "Client publishes refused, by reason"), \.publishesRateLimited),
+            (counter("publishes_refused_total", [("reason", "rate_limited")], publishRefused), \.publishesRateLimited),
+            (counter("publishes_refused_total", [("reason", "forbidden")], publishRefused), \.publishesForbidden),
+            (counter("publishes_refused_total", [("reason", "unresolved")], publishRefused), \.publishesUnresolved),
+            (counter("publishes_refused_total", [("reason", "unsupported")], publishRefused), \.publishesUnsupported),
+            (counter("publishes_total", [("result", "ok")], published), \.publishesProduced),
+            (counter("publishes_total", [("result", "failed")], published), \.publishesFailed),
+            (counter("authentications_total", [("result", "welcomed")], authenticated), \.connectionsWelcomed),
+            (counter("authentications_total", [("result", "refused")], authenticated), \.connectionsUnauthorized),
+            (counter("credentials_withdrawn_total", [("reason", "expired")], withdrawn), \.credentialsExpired),
+            (counter("credentials_withdrawn_total", [("reason", "revoked")], withdrawn), \.credentialsRevoked),
             (counter("subscriptions_refused_total", [("reason", "too_many")], "Subscribes refused, by reason"), \.subscriptionsOverLimit),
         ]
         gauges = [

@@ -23,6 +23,10 @@ final class ConnectionAuthenticator: Sendable {
     private let fanout: any FanoutPort
     /// The authorizers' revisions at the upkeep's last look (nil before it).
     private let revisionsSeen = Mutex<[UInt64]?>(nil)
+    private let welcomed = Atomic<UInt64>(0)
+    private let refused = Atomic<UInt64>(0)
+    private let expiredCount = Atomic<UInt64>(0)
+    private let revokedCount = Atomic<UInt64>(0)
 
     init(authorizers: AuthorizerChain, table: SessionTable, subscriptions: Subscriptions, fanout: any FanoutPort,
          settings: Settings)
@@ -33,6 +37,13 @@ final class ConnectionAuthenticator: Sendable {
         self.fanout = fanout
         self.settings = settings
     }
+
+    /// Connections welcomed / refused at their first authentication.
+    var connectionsWelcomed: UInt64 { welcomed.load(ordering: .relaxed) }
+    var connectionsRefused: UInt64 { refused.load(ordering: .relaxed) }
+    /// Live connections whose credentials expired / were revoked.
+    var credentialsExpired: UInt64 { expiredCount.load(ordering: .relaxed) }
+    var credentialsRevoked: UInt64 { revokedCount.load(ordering: .relaxed) }
 
     /// The first authentication of a new connection, from the credentials
     /// of its upgrade request. True when it was welcomed (its waiting
@@ -49,6 +60,7 @@ final class ConnectionAuthenticator: Sendable {
                 session.identity = identity
             } != nil
             guard open else { return false }
+            welcomed.add(1, ordering: .relaxed)
             fanout.sendText(conn, ClientProtocol.welcome(identity: identity))
             return true
         case .denied(let reason):
@@ -110,6 +122,11 @@ final class ConnectionAuthenticator: Sendable {
     /// Ends every subscription of a connection whose credentials expired or
     /// were revoked (`message` says which), or closes it when so configured.
     func withdraw(_ conn: cf_conn_id, code: ClientProtocol.ErrorCode, message: String, closeReason: String) {
+        if code == .tokenExpired {
+            expiredCount.add(1, ordering: .relaxed)
+        } else {
+            revokedCount.add(1, ordering: .relaxed)
+        }
         fanout.sendText(conn, ClientProtocol.error(code, message, id: nil))
         if settings.closeOnTokenExpiry {
             return fanout.close(conn, code: UInt16(CF_CLOSE_POLICY_VIOLATION), reason: closeReason)
@@ -125,6 +142,7 @@ final class ConnectionAuthenticator: Sendable {
     }
 
     private func refuse(_ conn: cf_conn_id, reason: String) {
+        refused.add(1, ordering: .relaxed)
         fanout.sendText(conn, ClientProtocol.error(.unauthorized, reason, id: nil))
         fanout.close(conn, code: UInt16(CF_CLOSE_POLICY_VIOLATION), reason: "unauthorized")
     }

@@ -22,6 +22,11 @@ final class PublishGate: Sendable {
     private let fanout: any FanoutPort
     private let settings: Settings
     private let limited = Atomic<UInt64>(0)
+    private let forbidden = Atomic<UInt64>(0)
+    private let unresolved = Atomic<UInt64>(0)
+    private let unsupported = Atomic<UInt64>(0)
+    private let produced = Atomic<UInt64>(0)
+    private let failed = Atomic<UInt64>(0)
 
     init(table: SessionTable, resolver: EndpointResolver, publisher: (any PublishingSource)?, fanout: any FanoutPort,
          settings: Settings)
@@ -35,22 +40,35 @@ final class PublishGate: Sendable {
 
     /// Publishes refused for going over `limits.publish_rate_per_second`.
     var rateLimited: UInt64 { limited.load(ordering: .relaxed) }
+    /// Publishes refused because the identity's rights do not allow them.
+    var refusedForbidden: UInt64 { forbidden.load(ordering: .relaxed) }
+    /// Publishes to an endpoint that maps to no Kafka address.
+    var refusedUnresolved: UInt64 { unresolved.load(ordering: .relaxed) }
+    /// Publishes to a gateway whose source takes none.
+    var refusedUnsupported: UInt64 { unsupported.load(ordering: .relaxed) }
+    /// Publishes Kafka acknowledged / refused.
+    var producedCount: UInt64 { produced.load(ordering: .relaxed) }
+    var failedCount: UInt64 { failed.load(ordering: .relaxed) }
 
     func publish(_ conn: cf_conn_id, endpoint: String, payload: [UInt8], id: JSONValue?) {
         guard let publisher else {
+            unsupported.add(1, ordering: .relaxed)
             return fanout.sendText(conn, ClientProtocol.error(
                 .unsupported, "this gateway's source does not take publishes", endpoint: endpoint, id: id))
         }
         let address: KafkaAddress
         let canonical: String
         switch resolver.resolve(endpoint, id: id) {
-        case .refused(let reply): return fanout.sendText(conn, reply)
+        case .refused(let reply):
+            unresolved.add(1, ordering: .relaxed)
+            return fanout.sendText(conn, reply)
         case .found(let found, let name):
             address = found
             canonical = name ?? endpoint
         }
         guard let session = table.session(conn), let identity = session.identity else { return }
         if let refusal = AccessPolicy.refusal(of: .publish, to: canonical, by: identity) {
+            forbidden.add(1, ordering: .relaxed)
             return fanout.sendText(conn, ClientProtocol.error(refusal.code, refusal.message, endpoint: endpoint, id: id))
         }
         guard takeToken(conn) else {
@@ -65,12 +83,14 @@ final class PublishGate: Sendable {
             : []
         let fanout = self.fanout
         publisher.publish(PublishRequest(topic: address.topic, key: Array(address.key.utf8), value: payload, headers: headers)) {
-            result in
+            [self] result in
             switch result {
             case .success(let receipt):
+                produced.add(1, ordering: .relaxed)
                 fanout.sendText(conn, ClientProtocol.published(
                     endpoint: canonical, partition: receipt.partition, offset: receipt.offset, id: id))
             case .failure(let error):
+                failed.add(1, ordering: .relaxed)
                 fanout.sendText(conn, ClientProtocol.error(
                     .publishFailed, "Kafka did not take the record: \(error.reason)", endpoint: canonical, id: id))
             }
