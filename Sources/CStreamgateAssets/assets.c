@@ -94,9 +94,17 @@ static const unsigned char portal_widgets_js[] = {
 static const unsigned char portal_style_css[] = {
 #embed "../Portal/UI/style.css"
 };
+static const unsigned char config_example[] = {
+#embed "../../docs/streamgate.example.jsonc"
+};
 static const unsigned char portal_openapi_json[] = {
 #embed "../../docs/portal-openapi.json"
 };
+
+const unsigned char *streamgate_asset_config_example(size_t *length) {
+    *length = sizeof(config_example);
+    return config_example;
+}
 
 const unsigned char *streamgate_asset_sdk_js(size_t *length) {
     *length = sizeof(sdk_js);

@@ -178,3 +178,97 @@ def test_check_config_of_a_portal_follower_neither_asks_the_portal_nor_writes_it
     config["authorization"]["options"]["poll_seconds"] = 0.01
     result = run_cli("check-config", str(write(tmp_path, config)))
     assert result.returncode == 2 and "authorization.options.poll_seconds" in result.stderr, result.stderr
+
+
+def _strip_comments(text: str) -> str:
+    """`//` comments outside strings blanked, as the gateway does."""
+    out, in_string, i = [], False, 0
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == "\\":
+                out.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif text.startswith("//", i):
+            while i < len(text) and text[i] != "\n":
+                out.append(" ")
+                i += 1
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _sections(value, path=""):
+    """Every object of the document with its key path (array items as [0])."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, child in value.items():
+            yield from _sections(child, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _sections(child, f"{path}[{i}]")
+
+
+def test_config_example_is_complete_accepted_and_documented(tmp_path):
+    """The example check-config accepts holds every key the code reads (each
+    section's known keys, as the code lists them, are the example's), and
+    docs/configuration.md names every one of them."""
+    from conftest import ROOT as REPO_ROOT
+
+    result = run_cli("config-example")
+    assert result.returncode == 0, result.stderr
+    example = result.stdout
+    assert example == (REPO_ROOT / "docs" / "streamgate.example.jsonc").read_text()
+    assert "//" in example, "the example explains itself"
+    path = write(tmp_path, example, "example.jsonc")
+    checked = run_cli("check-config", str(path))
+    assert checked.returncode == 0, checked.stderr
+
+    document = json.loads(_strip_comments(example))
+    doc = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    for section_path, section in _sections(document):
+        # The code's own list of this section's keys, from its refusal of one more.
+        probe = json.loads(_strip_comments(example))
+        target = probe
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", section_path):
+            target = target[int(part[1:-1])] if part.startswith("[") else target[part]
+        if section_path.endswith(("properties", ".options")) and not section:
+            continue  # open maps (librdkafka properties) and plugins without options
+        if section_path.endswith("properties"):
+            continue
+        target["not_a_key"] = 1
+        refused = run_cli("check-config", str(write(tmp_path, json.dumps(probe), "probe.json")))
+        assert refused.returncode == 2, (section_path, refused.stdout)
+        known = re.search(r"known keys: (.*)$", refused.stderr.strip())
+        assert known, (section_path, refused.stderr)
+        assert sorted(known[1].split(", ")) == sorted(section), \
+            f"{section_path or '(top level)'}: the code knows {known[1]}; the example has {sorted(section)}"
+        for key, value in section.items():
+            if isinstance(value, dict) or key in ("plugin", "options"):
+                continue  # a section (its keys are checked) or the {"plugin", "options"} form
+            full = f"{section_path}.{key}" if section_path else key
+            in_options = ".options" in section_path or "[" in section_path
+            assert f"`{full}`" in doc or (in_options and (f"`{key}`" in doc or f'"{key}"' in doc)), \
+                f"docs/configuration.md does not name `{full}`"
+
+
+def test_comments_are_allowed_outside_strings_only(tmp_path):
+    config = json.dumps(VALID, indent=2).replace('"127.0.0.1:9092",', '"127.0.0.1:9092", // the broker, "a//b"', 1)
+    assert check_ok(tmp_path, "// a whole-line comment\n" + config)
+    broken = config.replace('"listen": {', '"listen": { // open\n  ,', 1)
+    result = run_cli("check-config", str(write(tmp_path, broken)))
+    assert result.returncode == 2 and "not valid JSON: line 3" in result.stderr, result.stderr
+
+
+def check_ok(tmp_path, text: str) -> bool:
+    result = run_cli("check-config", str(write(tmp_path, text)))
+    assert result.returncode == 0, result.stderr
+    return True

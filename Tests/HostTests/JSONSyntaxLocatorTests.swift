@@ -39,6 +39,19 @@ struct JSONSyntaxLocatorTests {
         #expect(found?.expected.contains(expected) == true, "\(String(describing: found))")
     }
 
+    /// `//` comments outside strings are whitespace to the locator and are
+    /// blanked (same length, line breaks kept) for the decoder.
+    @Test func commentsOutsideStringsAreBlankedAndPositionsKept() throws {
+        let text = "// head\n{\"url\": \"http://x//y\", // why\n \"q\": \"a\\\"//b\"} // end"
+        #expect(Self.problem(text) == nil)
+        let blanked = JSONSyntaxLocator.withoutComments(Array(text.utf8))
+        #expect(blanked.count == text.utf8.count)
+        let object = try JSONSerialization.jsonObject(with: Data(blanked)) as? [String: String]
+        #expect(object == ["url": "http://x//y", "q": "a\"//b"])
+        #expect(Self.problem("{\"a\": 1 // c\n,}") == .init(line: 2, column: 2, expected: "another member after ',' (a trailing comma is not JSON)"))
+        #expect(Self.problem("{\"a\": / 1}")?.expected.contains("a value") == true, "one slash is no comment")
+    }
+
     @Test func invalidUTF8AndDeepNestingAreFound() {
         let bytes: [UInt8] = Array("{\"a\": \"x".utf8) + [0xFF] + Array("\"}".utf8)
         #expect(JSONSyntaxLocator.firstProblem(in: bytes) == .init(line: 1, column: 9, expected: "UTF-8 text (the byte here is not)"))

@@ -9,6 +9,10 @@
  * by the gateway and by the portal (its test console uses it). */
 const unsigned char *streamgate_asset_sdk_js(size_t *length);
 
+/* The complete, commented example configuration (docs/streamgate.example.jsonc)
+ * that `streamgate config-example` prints. */
+const unsigned char *streamgate_asset_config_example(size_t *length);
+
 /* A file the portal serves by name: its web UI (Sources/Portal/UI:
  * "index.html", "style.css" and the ES modules, "app.js" first) and its
  * REST API's OpenAPI document

@@ -92,7 +92,7 @@ struct GatewayConfiguration {
         }
         let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: data)
+            root = try JSONDecoder().decode(JSONValue.self, from: Data(JSONSyntaxLocator.withoutComments(Array(data))))
         } catch {
             throw ConfigurationErrorInFile(file: file, message: "not valid JSON (\(Self.describe(error)))")
         }

@@ -1,5 +1,8 @@
 /// Where a JSON text first breaks the grammar of RFC 8259, as a line and a
-/// column and what was expected there.
+/// column and what was expected there. One extension: `//` starts a comment
+/// that runs to the end of the line (outside strings), so a configuration
+/// file can say why a value is what it is (`streamgate config-example`);
+/// `withoutComments` blanks them before the file is decoded.
 ///
 /// Foundation's decoder only says that the data "was not valid JSON"; an
 /// operator editing a configuration file needs to be pointed at the comma.
@@ -19,6 +22,30 @@ enum JSONSyntaxLocator {
 
     /// Nesting deeper than this is refused, as it is by the decoder.
     static let maxDepth = 512
+
+    /// `bytes` with every `//` comment replaced by spaces (line breaks kept,
+    /// so positions stay the same), for a decoder that knows no comments.
+    static func withoutComments(_ bytes: [UInt8]) -> [UInt8] {
+        var out = bytes
+        var index = 0
+        var inString = false
+        while index < out.count {
+            let byte = out[index]
+            if inString {
+                if byte == UInt8(ascii: "\\") { index += 1 } else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "/"), index + 1 < out.count, out[index + 1] == UInt8(ascii: "/") {
+                while index < out.count, out[index] != UInt8(ascii: "\n") {
+                    out[index] = UInt8(ascii: " ")
+                    index += 1
+                }
+                continue
+            }
+            index += 1
+        }
+        return out
+    }
 
     /// The first problem in `bytes`, or nil when they are valid JSON.
     static func firstProblem(in bytes: [UInt8]) -> Problem? {
@@ -77,8 +104,17 @@ enum JSONSyntaxLocator {
 
         var current: UInt8? { offset < bytes.count ? bytes[offset] : nil }
 
+        /// Whitespace and `//` comments.
         mutating func skipSpace() {
-            while let byte = current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { offset += 1 }
+            while let byte = current {
+                if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+                    offset += 1
+                } else if byte == UInt8(ascii: "/"), offset + 1 < bytes.count, bytes[offset + 1] == UInt8(ascii: "/") {
+                    while let byte = current, byte != 0x0A { offset += 1 }
+                } else {
+                    return
+                }
+            }
         }
 
         func fail(_ expected: String) -> Failure {
