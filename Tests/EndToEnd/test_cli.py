@@ -272,3 +272,31 @@ def check_ok(tmp_path, text: str) -> bool:
     result = run_cli("check-config", str(write(tmp_path, text)))
     assert result.returncode == 0, result.stderr
     return True
+
+
+def test_check_config_reports_every_problem_it_finds(tmp_path):
+    """Each problem names its key; after one, the key's default applies and
+    the check goes on, plugins' options included (keys may hold dots)."""
+    config = edited(lambda c: (
+        c["listen"].update({"port": 70000, "hots": "x"}),
+        c["websocket"].update({"path": "nope"}),
+        c["limits"] if "limits" in c else c.update({"limits": {"allowed_origins": ["https://ok.example", ""]}}),
+        c["source"]["options"].update({"topics": ["scores", "b c"], "start": "middle",
+                                       "properties": {"fetch.wait.max.ms": "abc"}})))
+    path = write(tmp_path, config)
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    keys = [re.match(rf"error: {re.escape(str(path))}: ([^:]+):", line)[1] for line in lines[:-1]]
+    assert keys == ["listen.port", "listen.hots", "websocket.path", "limits.allowed_origins[1]",
+                    "source.options.topics[1]", "source.options.start",
+                    "source.options.properties.fetch.wait.max.ms"], result.stderr
+    assert lines[-1] == "7 problems"
+
+
+def test_a_missing_required_key_is_reported_once(tmp_path):
+    config = edited(lambda c: (c.pop("source"), c["listen"].update({"port": -1})))
+    result = run_cli("check-config", str(write(tmp_path, config)))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3 and "listen.port" in lines[0] and "source" in lines[1] and lines[2] == "2 problems", lines

@@ -1,8 +1,10 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 /// `streamgate check-config FILE`: validates the file and every plugin's
-/// options, prints the first problem naming its key, and exits non-zero.
+/// options, prints every problem it finds (each naming its key), and exits
+/// non-zero when there is one.
 struct CheckConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config", abstract: "Validate a configuration file and exit.")
@@ -11,12 +13,15 @@ struct CheckConfigCommand: AsyncParsableCommand {
     var file: String
 
     func run() async throws {
-        let configuration = try GatewayConfiguration.loadOrExit(path: file)
+        guard let data = FileManager.default.contents(atPath: file) else {
+            printError("\(file): cannot read the file")
+            throw ExitCode(2)
+        }
         LogSetup.bootstrap(level: .error)
-        do {
-            _ = try PluginSet(configuration: configuration, registry: .builtin(checkingOnly: true))
-        } catch {
-            printError(error.description)
+        let problems = ConfigurationChecker.problems(in: data, file: file) { .builtin(checkingOnly: true) }
+        guard problems.isEmpty else {
+            for problem in problems { printError(problem.description) }
+            if problems.count > 1 { FileHandleStderr.write("\(problems.count) problems\n") }
             throw ExitCode(2)
         }
         print("\(file): configuration is valid")

@@ -87,15 +87,23 @@ struct GatewayConfiguration {
     }
 
     static func parse(_ data: Data, file: String) throws(ConfigurationErrorInFile) -> GatewayConfiguration {
+        try build(decode(data, file: file), file: file)
+    }
+
+    /// The file's JSON (comments allowed), or its first syntax error.
+    static func decode(_ data: Data, file: String) throws(ConfigurationErrorInFile) -> JSONValue {
         if let problem = JSONSyntaxLocator.firstProblem(in: Array(data)) {
             throw ConfigurationErrorInFile(file: file, message: "not valid JSON: \(problem)")
         }
-        let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: Data(JSONSyntaxLocator.withoutComments(Array(data))))
+            return try JSONDecoder().decode(JSONValue.self, from: Data(JSONSyntaxLocator.withoutComments(Array(data))))
         } catch {
             throw ConfigurationErrorInFile(file: file, message: "not valid JSON (\(Self.describe(error)))")
         }
+    }
+
+    /// The configuration a decoded file describes, or its first error.
+    static func build(_ root: JSONValue, file: String) throws(ConfigurationErrorInFile) -> GatewayConfiguration {
         do {
             var configuration = try GatewayConfiguration(root: ConfigSection(path: "", value: root))
             configuration.file = file
@@ -254,14 +262,19 @@ struct GatewayConfiguration {
 struct ConfigurationErrorInFile: Error, CustomStringConvertible {
     let file: String
     let message: String
+    /// The offending key's path, when the problem is one key's.
+    let key: String?
 
     init(file: String, message: String) {
         self.file = file
         self.message = message
+        key = nil
     }
 
     init(file: String, error: ConfigurationError) {
-        self.init(file: file, message: error.description)
+        self.file = file
+        message = error.description
+        key = error.key
     }
 
     var description: String { "\(file): \(message)" }
