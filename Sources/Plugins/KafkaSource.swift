@@ -38,7 +38,7 @@ public struct KafkaSourceFactory: MessageSourceFactory {
     }
 }
 
-public struct KafkaSource: SignallingSource {
+public struct KafkaSource: SignallingSource, CustomStringConvertible {
     public let brokers: String
     public let topics: [String]
     let properties: [String: String]
@@ -47,6 +47,12 @@ public struct KafkaSource: SignallingSource {
     let keyPrefix: String
     private let signalling = KafkaSignalling()
     private let publisher: KafkaPublisher
+
+    /// Names the property keys, never their values: a `properties` map may
+    /// hold SASL or TLS secrets, and services are described in debug logs.
+    public var description: String {
+        "KafkaSource(brokers: \(brokers), topics: \(topics), properties: \(properties.keys.sorted()))"
+    }
 
     init(brokers: String, topics: [String], properties: [String: String], startAtEarliest: Bool,
          logger: any PluginLogger, keyPrefix: String)

@@ -101,3 +101,52 @@ def test_the_admin_listener_is_off_unless_enabled_and_its_port_is_checked(gatewa
     topic = create_topic()
     gw = gateway_factory([topic])
     assert "admin listening" not in gw.log()
+
+
+def test_structured_logs_are_one_object_per_line_and_never_hold_a_token(gateway_factory, create_topic, tmp_path):
+    """JSON logs at the most verbose level, through accepted, refused, refreshed
+    and revoked tokens (header, query parameter, in-band): no token appears."""
+    import json
+    import time
+
+    from conftest import WsClient
+    from websockets.asyncio.client import connect
+
+    topic = create_topic()
+    secrets = {"alpha": "tok-alpha-7f3e9c1d2b4a", "beta": "tok-beta-0a1b2c3d4e5f", "forged": "tok-forged-9d8c7b6a5f4e"}
+    tokens = tmp_path / "tokens.json"
+    entries = [{"token": secrets[name], "subject": name, "subscribe": [f"/{topic}/**"]} for name in ("alpha", "beta")]
+    tokens.write_text(json.dumps({"tokens": entries}))
+    # A librdkafka secret too (unused with PLAINTEXT, but configured).
+    secrets["sasl"] = "kafka-sasl-secret-5e6f7a8b"
+    gw = gateway_factory([topic], {"log_level": "trace", "log_format": "json",
+                                   "authorization": {"plugin": "static-tokens", "options": {"file": str(tokens)}},
+                                   "source": {"options": {"properties": {"sasl.password": secrets["sasl"]}}}})
+
+    async def body():
+        by_header = await connect(gw.ws_url, additional_headers={"Authorization": f"Bearer {secrets['alpha']}"})
+        by_query = await connect(f"{gw.ws_url}?access_token={secrets['beta']}")
+        beta = WsClient(by_query, "beta")
+        assert (await beta.next_text())["type"] == "welcome"
+        forged = await connect(gw.ws_url, additional_headers={"Authorization": f"Bearer {secrets['forged']}"})
+        client = WsClient(by_header, "alpha")
+        assert (await client.next_text())["type"] == "welcome"
+        await client.subscribe(f"/{topic}/k")
+        await by_header.send(json.dumps({"type": "auth", "token": secrets["forged"], "id": 1}))
+        await by_header.send(json.dumps({"type": "auth", "token": secrets["beta"], "id": 2}))
+        await asyncio.sleep(0.3)
+        tokens.write_text(json.dumps({"tokens": [entries[0]]}))  # beta revoked
+        revoked = await beta.next_text(5)                         # the file is re-read at most once a second
+        assert revoked["code"] == "unauthorized" and "revoked" in revoked["message"], revoked
+        for ws in (by_header, by_query, forged):
+            await ws.close()
+
+    run_async(body(), 30)
+    time.sleep(0.3)
+    log = gw.log()
+    assert '"level":"trace"' in log or '"level":"debug"' in log, "the most verbose level was on"
+    for line in log.splitlines():
+        entry = json.loads(line)
+        assert {"ts", "level", "logger", "msg"} <= set(entry), line
+    for name, secret in secrets.items():
+        assert secret not in log, f"the {name} token is in the log"

@@ -1,10 +1,13 @@
 import Logging
 import StreamgatePluginAPI
 
-/// Logging is bootstrapped exactly once, at start-up, to standard error.
+/// Logging is bootstrapped exactly once, at start-up, to standard error:
+/// as text for people (swift-log's format), or one JSON object or logfmt
+/// line per event for log pipelines (`log_format`).
 enum LogSetup {
-    static func bootstrap(level: Logger.Level) {
+    static func bootstrap(level: Logger.Level, format: StructuredLogHandler.Format? = nil) {
         LoggingSystem.bootstrap { label in
+            if let format { return StructuredLogHandler(label: label, format: format, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

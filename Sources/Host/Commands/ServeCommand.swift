@@ -11,7 +11,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try GatewayConfiguration.loadOrExit(path: config)
-        LogSetup.bootstrap(level: configuration.logLevel)
+        LogSetup.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "streamgate")
         let gateway: Gateway
         do {

@@ -43,6 +43,8 @@ struct GatewayConfiguration {
     var echoMaxMessageBytes = Self.fanoutDefaults.echo_max_message_bytes
     var consoleEnabled = true
     var logLevel: Logger.Level = .info
+    /// nil: text for people; else one JSON object or logfmt line per event.
+    var logFormat: StructuredLogHandler.Format?
     var recovery = RecoveryConfiguration()
     var tokenExpiryWarningSeconds = 30
     var closeOnTokenExpiry = false
@@ -166,6 +168,13 @@ struct GatewayConfiguration {
                 expected: "one of " + Logger.Level.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
         }
         logLevel = parsed
+        let format = try root.string("log_format", default: "text")
+        if format != "text" {
+            guard let structured = StructuredLogHandler.Format(rawValue: format) else {
+                throw ConfigurationError(key: "log_format", value: "\"\(format)\"", expected: "\"text\", \"json\" or \"logfmt\"")
+            }
+            logFormat = structured
+        }
 
         recovery = try RecoveryConfiguration(section: root.section("recovery"))
 

@@ -5,10 +5,14 @@ import StreamgatePluginAPI
 /// - a ticking source already runs on the event loop (see `Gateway.init`);
 /// - a signalling source is prepared here, then drained on the event loop;
 /// - any other source runs on its own (its `run`).
-struct SourceService: Service {
+struct SourceService: Service, CustomStringConvertible {
     let source: any MessageSource
     let sink: any MessageSink
     let server: FanoutServer
+
+    /// ServiceLifecycle logs each service's description (at debug): the
+    /// source's own, which must not carry secrets (see `KafkaSource`).
+    var description: String { "SourceService(\(String(describing: source)))" }
 
     func run() async throws {
         if source is any TickingSource {
