@@ -150,3 +150,63 @@ def test_structured_logs_are_one_object_per_line_and_never_hold_a_token(gateway_
         assert {"ts", "level", "logger", "msg"} <= set(entry), line
     for name, secret in secrets.items():
         assert secret not in log, f"the {name} token is in the log"
+
+
+def test_the_example_three_node_cluster_serves_from_every_node(broker, gateway_factory, create_topic, producer):
+    """docs/deploy/three-nodes: each node checks, starts (on free ports, against
+    the test broker), is ready on its admin listener, and delivers the same
+    record to its own client."""
+    import json
+
+    import subprocess
+
+    from conftest import ROOT, STREAMGATE_BIN, subprocess_env
+    from test_cli import _strip_comments
+
+    topic = create_topic()
+    nodes = []
+    for n in (1, 2, 3):
+        path = ROOT / "docs" / "deploy" / "three-nodes" / f"node-{n}.jsonc"
+        checked = subprocess.run([str(STREAMGATE_BIN), "check-config", str(path)], capture_output=True, text=True,
+                                 timeout=30, env=subprocess_env())
+        assert checked.returncode == 0, checked.stderr
+        config = json.loads(_strip_comments(path.read_text()))
+        assert config["listen"]["port"] == 8080 + n and config["admin"]["port"] == 9464 + n
+        admin_port = free_port()
+        config["listen"]["port"] = free_port()
+        config["admin"]["port"] = admin_port
+        config["source"]["options"].update({"topics": [topic], "brokers": broker.bootstrap})
+        gw = gateway_factory([topic], config)
+        assert http_get(f"http://127.0.0.1:{admin_port}/readyz")[0] == 200
+        nodes.append(gw)
+    assert all("level=info" in gw.log() for gw in nodes), "logfmt, as the example says"
+
+    async def body():
+        clients = [await WsClient.connect(gw.ws_url, name=f"node{i + 1}") for i, gw in enumerate(nodes)]
+        for client in clients:
+            await client.subscribe(f"/{topic}/live")
+        await asyncio.to_thread(producer.produce, topic, [("live", b"goal")])
+        received = [await client.wait_deliveries(1) for client in clients]
+        for client in clients:
+            await client.close()
+        return received
+
+    received = run_async(body())
+    assert [r[0].payload for r in received] == [b"goal"] * 3
+    assert len({(r[0].epoch, r[0].seq) for r in received}) == 1, "the same position on every node"
+
+
+def test_the_example_systemd_unit_checks_the_file_it_serves():
+    import configparser
+
+    from conftest import ROOT
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str
+    unit.read(ROOT / "docs" / "deploy" / "streamgate.service")
+    service = unit["Service"]
+    binary, serve, flag, config = service["ExecStart"].split()
+    assert (serve, flag) == ("serve", "--config")
+    assert service["ExecStartPre"].split() == [binary, "check-config", config]
+    assert service["KillSignal"] == "SIGTERM" and int(service["LimitNOFILE"]) >= 100_000
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
