@@ -210,3 +210,34 @@ def test_the_example_systemd_unit_checks_the_file_it_serves():
     assert service["ExecStartPre"].split() == [binary, "check-config", config]
     assert service["KillSignal"] == "SIGTERM" and int(service["LimitNOFILE"]) >= 100_000
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_cache_evictions_and_reads_from_kafka_are_counted(gateway_factory, create_topic, producer):
+    topic = create_topic()
+    admin_port = free_port()
+    gw = gateway_factory([topic], {"admin": {"enabled": True, "port": admin_port},
+                                   "recovery": {"cache": {"max_messages": 2}}})
+    admin = f"http://127.0.0.1:{admin_port}"
+
+    async def body():
+        live = await WsClient.connect(gw.ws_url, name="live")
+        await live.subscribe(f"/{topic}/k")
+        await asyncio.to_thread(producer.produce, topic, [("k", f"m{i}".encode()) for i in range(6)])
+        first, *_ = await live.wait_deliveries(6)
+        late = await WsClient.connect(gw.ws_url, name="late")
+        # Resuming after the first record: the cache holds the last two only.
+        reply = await late.request({"type": "subscribe", "endpoint": f"/{topic}/k",
+                                    "from": {"epoch": first.epoch, "seq": first.seq}})
+        assert reply["type"] == "subscribed", reply
+        replayed = await late.wait_deliveries(5)
+        assert [d.payload for d in replayed] == [f"m{i}".encode() for i in range(1, 6)]
+        await live.close()
+        await late.close()
+
+    run_async(body())
+    samples = scrape(admin)
+    assert samples["streamgate_cache_evictions_total"] >= 4
+    assert samples["streamgate_cache_messages"] == 2
+    assert samples['streamgate_replays_total{result="started"}'] == 1
+    assert samples['streamgate_replays_total{result="refused"}'] == 0
+    assert samples["streamgate_replay_queue_depth"] == 0

@@ -46,6 +46,11 @@ final class GatewayMetrics: Sendable {
         var cacheEndpoints: UInt64 = 0
         /// 1 once the source consumes.
         var ready: UInt64 = 0
+        var cacheEvictions: UInt64 = 0
+        var replayQueueDepth: UInt64 = 0
+        var replaysStarted: UInt64 = 0
+        var replaysRefused: UInt64 = 0
+        var replaysExpired: UInt64 = 0
     }
 
     let registry = PrometheusCollectorRegistry()
@@ -65,6 +70,7 @@ final class GatewayMetrics: Sendable {
         func gauge(_ name: String, _ help: String) -> Gauge { r.makeGauge(name: "streamgate_" + name, labels: [], help: help) }
         let refused = "WebSocket upgrades refused, by reason"
         let closed = "Connections the gateway closed, by reason"
+        let replays = "Reads from the source for resumes older than the cache: started, refused (queue full), expired (waited longer than a read may take)"
         let publishRefused = "Client publishes refused before Kafka, by reason"
         let published = "Client publishes handed to Kafka, by Kafka's answer"
         let authenticated = "First authentications of connections, by result"
@@ -90,6 +96,10 @@ final class GatewayMetrics: Sendable {
             (counter("publishes_refused_total", [("reason", "unsupported")], publishRefused), \.publishesUnsupported),
             (counter("publishes_total", [("result", "ok")], published), \.publishesProduced),
             (counter("publishes_total", [("result", "failed")], published), \.publishesFailed),
+            (counter("cache_evictions_total", [], "Messages the endpoint caches evicted (age or size bounds)"), \.cacheEvictions),
+            (counter("replays_total", [("result", "started")], replays), \.replaysStarted),
+            (counter("replays_total", [("result", "refused")], replays), \.replaysRefused),
+            (counter("replays_total", [("result", "expired")], replays), \.replaysExpired),
             (counter("authentications_total", [("result", "welcomed")], authenticated), \.connectionsWelcomed),
             (counter("authentications_total", [("result", "refused")], authenticated), \.connectionsUnauthorized),
             (counter("credentials_withdrawn_total", [("reason", "expired")], withdrawn), \.credentialsExpired),
@@ -103,6 +113,7 @@ final class GatewayMetrics: Sendable {
             (gauge("cache_messages", "Messages held in the endpoint caches"), \.cacheMessages),
             (gauge("cache_bytes", "Bytes held in the endpoint caches"), \.cacheBytes),
             (gauge("cache_endpoints", "Endpoints with a cache"), \.cacheEndpoints),
+            (gauge("replay_queue_depth", "Reads from the source waiting for a reader thread"), \.replayQueueDepth),
             (gauge("ready", "1 once the source consumes (what /readyz says)"), \.ready),
         ]
         copied = Mutex(Array(repeating: 0, count: counters.count))

@@ -220,9 +220,9 @@ final class CachedFanout: Sendable {
         }
     }
 
-    /// The cache's size, for logs and tests.
-    func cacheTotals() -> (bytes: Int, messages: Int, endpoints: Int) {
-        state.withLock { ($0.cache.totalBytes, $0.cache.totalMessages, $0.cache.histories.count) }
+    /// The cache's size and how many messages it evicted, for logs, metrics and tests.
+    func cacheTotals() -> (bytes: Int, messages: Int, endpoints: Int, evictions: UInt64) {
+        state.withLock { ($0.cache.totalBytes, $0.cache.totalMessages, $0.cache.histories.count, $0.cache.evictions) }
     }
 
     // MARK: Internals (under the lock)

@@ -30,6 +30,8 @@ final class EndpointCache {
     private var heapKeys: [UInt64] = []
     private(set) var totalBytes = 0
     private(set) var totalMessages = 0
+    /// Messages evicted (by age or by a size bound), ever (metrics).
+    private(set) var evictions: UInt64 = 0
 
     init(configuration: RecoveryConfiguration) {
         self.configuration = configuration
@@ -178,6 +180,7 @@ final class EndpointCache {
 
     private func evictOldest(of h: EndpointHistory) {
         guard let entry = h.messages.removeFirst() else { return }
+        evictions += 1
         cf_frame_release(entry.frame)
         h.bytes -= entry.bytes
         totalBytes -= entry.bytes

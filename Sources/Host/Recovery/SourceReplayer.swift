@@ -50,6 +50,16 @@ final class SourceReplayer: Service {
     private let jobs = Mutex<[Job]>([])
     private let available = DispatchSemaphore(value: 0)
     private let stopped = Atomic<Bool>(false)
+    private let refused = Atomic<UInt64>(0)
+    private let started = Atomic<UInt64>(0)
+    private let expired = Atomic<UInt64>(0)
+
+    /// Reads waiting for a reader thread now.
+    var queueDepth: Int { jobs.withLock { $0.count } }
+    /// Reads refused (queue full), started, and given up after waiting longer than a read may take.
+    var readsRefused: UInt64 { refused.load(ordering: .relaxed) }
+    var readsStarted: UInt64 { started.load(ordering: .relaxed) }
+    var readsExpired: UInt64 { expired.load(ordering: .relaxed) }
 
     init(source: any ReplayableSource, mapper: any EndpointMapper, configuration: RecoveryConfiguration, logger: Logger) {
         self.source = source
@@ -83,7 +93,7 @@ final class SourceReplayer: Service {
             queue.append(job)
             return true
         }
-        if accepted { available.signal() }
+        if accepted { available.signal() } else { refused.add(1, ordering: .relaxed) }
         return accepted
     }
 
@@ -118,9 +128,11 @@ final class SourceReplayer: Service {
         guard job.isWanted() else { return }
         let waitedMs = (DispatchTime.now().uptimeNanoseconds - job.queuedNs) / 1_000_000
         guard waitedMs <= UInt64(configuration.replayTimeoutMs) else {
+            expired.add(1, ordering: .relaxed)
             job.failed(.replayFailed, "this node's reads from the source are busy (waited \(waitedMs) ms, more than recovery.replay.timeout_ms); resume again shortly")
             return
         }
+        started.add(1, ordering: .relaxed)
         run(job)
     }
 

@@ -71,7 +71,10 @@ struct Gateway {
                 credentialsRevoked: control.authenticator.credentialsRevoked,
                 subscriptionsOverLimit: control.subscriptions.refusedOverLimit, connectionsIdentified: identified,
                 subscriptions: subscriptions, cacheMessages: UInt64(cache.messages), cacheBytes: UInt64(cache.bytes),
-                cacheEndpoints: UInt64(cache.endpoints), ready: router.isReady ? 1 : 0)
+                cacheEndpoints: UInt64(cache.endpoints), ready: router.isReady ? 1 : 0,
+                cacheEvictions: cache.evictions, replayQueueDepth: UInt64(control.replayer?.queueDepth ?? 0),
+                replaysStarted: control.replayer?.readsStarted ?? 0, replaysRefused: control.replayer?.readsRefused ?? 0,
+                replaysExpired: control.replayer?.readsExpired ?? 0)
         }
     }
 
