@@ -10,6 +10,22 @@ import socket
 from conftest import WsClient, free_port, http_get, run_async
 
 
+def wait_admin(url: str, timeout: float = 10.0) -> None:
+    """The admin listener starts beside the clients' port, not before it is
+    ready: wait until it answers."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http_get(url + "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"the admin listener at {url} did not answer within {timeout} s"
+        time.sleep(0.05)
+
+
 def scrape(url: str) -> dict[str, float]:
     """The samples of a Prometheus text exposition, by name and labels."""
     status, headers, body = http_get(url + "/metrics")
@@ -31,7 +47,7 @@ def test_metrics_healthz_and_readyz_on_the_admin_listener(gateway_factory, creat
     gw = gateway_factory([topic], {"admin": {"enabled": True, "host": "127.0.0.1", "port": admin_port},
                                    "limits": {"allowed_origins": ["https://app.example.com"]}})
     admin = f"http://127.0.0.1:{admin_port}"
-    assert http_get(admin + "/healthz")[0] == 200
+    wait_admin(admin)
     assert http_get(admin + "/readyz")[:3:2] == (200, b"ready\n")
     assert http_get(admin + "/nothing")[0] == 404
     assert http_get(gw.http_url + "/metrics")[0] == 404, "metrics stay off the clients' port"
@@ -177,6 +193,7 @@ def test_the_example_three_node_cluster_serves_from_every_node(broker, gateway_f
         config["admin"]["port"] = admin_port
         config["source"]["options"].update({"topics": [topic], "brokers": broker.bootstrap})
         gw = gateway_factory([topic], config)
+        wait_admin(f"http://127.0.0.1:{admin_port}")
         assert http_get(f"http://127.0.0.1:{admin_port}/readyz")[0] == 200
         nodes.append(gw)
     assert all("level=info" in gw.log() for gw in nodes), "logfmt, as the example says"
@@ -218,6 +235,7 @@ def test_cache_evictions_and_reads_from_kafka_are_counted(gateway_factory, creat
     gw = gateway_factory([topic], {"admin": {"enabled": True, "port": admin_port},
                                    "recovery": {"cache": {"max_messages": 2}}})
     admin = f"http://127.0.0.1:{admin_port}"
+    wait_admin(admin)
 
     async def body():
         live = await WsClient.connect(gw.ws_url, name="live")
