@@ -52,26 +52,8 @@ struct StructuredLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string literal (RFC 8259 escapes; control characters as \u00XX).
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal: the escaping the client protocol's frames use.
+    static func jsonString(_ text: String) -> String { ClientProtocol.jsonString(text) }
 
     /// Bare when it is one plain word, else quoted with JSON's escapes.
     static func logfmtValue(_ text: String) -> String {

@@ -61,9 +61,7 @@ public struct KeyStore: Sendable {
             try db.execute(sql: """
                 UPDATE signing_key SET withdrawn_at = ?, retired_at = COALESCE(retired_at, ?), private_pem = '' WHERE id = ?
                 """, arguments: [now, now, id])
-            try db.execute(sql: "UPDATE token SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL AND expires_at > ?",
-                           arguments: [now, id, now - TokenStore.revokedGraceSeconds])
-            let revoked = db.changesCount
+            let revoked = try TokenStore.revokeLive(signedBy: id, db, now: now)
             let wasSigning = (row["retired_at"] as Double?) == nil
             let next = wasSigning ? try Self.create(db).id : nil
             try PortalDatabase.bumpRevision(db)

@@ -98,6 +98,14 @@ public struct TokenStore: Sendable {
                             arguments: [now - revokedGraceSeconds])
     }
 
+    /// Revokes every token `keyID` signed that gateways may still accept
+    /// (inside the transaction that withdraws the key); returns how many.
+    static func revokeLive(signedBy keyID: String, _ db: Database, now: Double) throws -> Int {
+        try db.execute(sql: "UPDATE token SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL AND expires_at > ?",
+                       arguments: [now, keyID, now - revokedGraceSeconds])
+        return db.changesCount
+    }
+
     /// Revokes every live token of an API (inside the transaction that deletes it):
     /// a new API of the same name must not inherit them.
     static func revokeAll(api: String, _ db: Database) throws {
