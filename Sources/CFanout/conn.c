@@ -402,6 +402,11 @@ static void handshake(cf_conn *c, const char *head, size_t length) {
         cfi_http_refuse_request(c, 404, "no WebSocket endpoint at this path");
         return;
     }
+    if (__atomic_load_n(&s->draining, __ATOMIC_ACQUIRE)) {
+        STAT_ADD(c->loop, draining_refusals, 1);
+        cfi_http_respond_error(c, 503, "the gateway is draining: connect to another node");
+        return;
+    }
     if (!cfi_limits_origin_allowed(s, req.origin)) {
         STAT_ADD(c->loop, origins_refused, 1);
         cfi_http_respond_error(c, 403, "this Origin may not connect (limits.allowed_origins)");

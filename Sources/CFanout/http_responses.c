@@ -46,13 +46,17 @@ void cfi_http_refuse_request(cf_conn *c, int status, const char *why) {
     cfi_http_respond_error(c, status, why);
 }
 
-/* GET /readyz: 200 once the host says it serves traffic, 503 before. */
-static void respond_readiness(cf_conn *c, int ready) {
+/* GET /readyz: 200 once the host says it serves traffic, 503 before and
+ * while the node drains. */
+static void respond_readiness(cf_conn *c, int ready, int draining) {
     static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
                              "Cache-Control: no-store\r\nConnection: close\r\n\r\nready\n";
     static const char wait[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 10\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nnot ready\n";
-    if (ready) cfi_conn_respond_and_drain(c, ok, sizeof(ok) - 1);
+    static const char leaving[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                                  "Content-Length: 9\r\nCache-Control: no-store\r\nConnection: close\r\n\r\ndraining\n";
+    if (draining) cfi_conn_respond_and_drain(c, leaving, sizeof(leaving) - 1);
+    else if (ready) cfi_conn_respond_and_drain(c, ok, sizeof(ok) - 1);
     else cfi_conn_respond_and_drain(c, wait, sizeof(wait) - 1);
 }
 
@@ -68,7 +72,8 @@ void cfi_http_answer_non_upgrade(cf_conn *c, const cf_http_request *req) {
             }
         }
         if (strcmp(req->path, "/readyz") == 0) {
-            respond_readiness(c, __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE));
+            respond_readiness(c, __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE),
+                              __atomic_load_n(&s->draining, __ATOMIC_ACQUIRE));
             return;
         }
         bool known = strcmp(req->path, s->stream_path) == 0 ||

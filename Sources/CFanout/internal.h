@@ -69,13 +69,13 @@ uint32_t cfi_endpoint_hash(const char *name, size_t length);
 
 /* ------------------------------------------------------------ commands -- */
 
-enum cmd_type { CMD_PUBLISH, CMD_SUBSCRIBE, CMD_UNSUBSCRIBE, CMD_SEND, CMD_CLOSE, CMD_STOP, CMD_WATCH, CMD_UNWATCH };
+enum cmd_type { CMD_PUBLISH, CMD_SUBSCRIBE, CMD_UNSUBSCRIBE, CMD_SEND, CMD_CLOSE, CMD_STOP, CMD_WATCH, CMD_UNWATCH, CMD_DRAIN };
 
 typedef struct loop_cmd {
     uint8_t type;
     uint16_t code;
     cf_conn_id conn;
-    cf_frame *frame;   /* PUBLISH, SEND: one reference owned by the command */
+    cf_frame *frame;   /* PUBLISH, SEND, DRAIN: one reference owned by the command */
     char *text;        /* SUBSCRIBE/UNSUBSCRIBE endpoint, CLOSE reason (malloc'd) */
     int fd;            /* WATCH */
     cf_ready_fn ready; /* WATCH */
@@ -191,7 +191,7 @@ typedef struct loop_stats {
     uint64_t connections_accepted, connections_open, handshakes_rejected, protocol_errors;
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
     uint64_t write_calls, connections_limited, origins_refused, idle_closes;
-    uint64_t delayed_write_periods, handshake_timeouts, epoll_errors;
+    uint64_t delayed_write_periods, handshake_timeouts, epoll_errors, draining_refusals;
 } loop_stats;
 
 /* Single-writer counters read by other threads: relaxed atomic store, no lock. */
@@ -268,6 +268,7 @@ struct cf_server {
     void *tick_context;
     uint64_t tick_interval_ns;
     int ready;               /* atomic: what GET /readyz answers */
+    int draining;            /* atomic: set once by cf_server_drain; upgrades get 503 */
     cf_limits *limits;       /* connection counts (limits.c) */
     char *allowed_origins;   /* owned copy, newline-separated; NULL = any */
     pthread_mutex_t running_lock; /* guards loops_running; cf_server_start waits on it */

@@ -239,6 +239,15 @@ static void begin_stop(cf_loop *loop) {
     }
 }
 
+/* Queues frame to every open stream connection of the loop (each queue
+ * takes its own reference): the drain's notice. */
+static void send_to_every_stream(cf_loop *loop, cf_frame *frame) {
+    for (size_t fd = 0; fd < loop->conns_capacity; fd++) {
+        cf_conn *c = loop->conns[fd];
+        if (c && c->kind == KIND_STREAM && c->state == CONN_OPEN) cfi_conn_enqueue(c, frame);
+    }
+}
+
 static void run_commands(cf_loop *loop) {
     /* Swap the shared queue with the loop's spare buffer, then work unlocked. */
     pthread_mutex_lock(&loop->queue_lock);
@@ -296,6 +305,9 @@ static void run_commands(cf_loop *loop) {
                 ssize_t w = write(cmd->fd, &one, sizeof(one));
                 (void)w;
             }
+            break;
+        case CMD_DRAIN:
+            send_to_every_stream(loop, cmd->frame);
             break;
         case CMD_UNWATCH:
             /* The fd is the source's to close; a failed DEL (its ADD failed,

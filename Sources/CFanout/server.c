@@ -171,6 +171,20 @@ void cfi_server_loop_running(cf_server *s) {
 
 void cf_server_set_ready(cf_server *s, int ready) { __atomic_store_n(&s->ready, ready ? 1 : 0, __ATOMIC_RELEASE); }
 
+void cf_server_drain(cf_server *s, cf_frame *notice) {
+    /* The flag first, then one command per loop: an upgrade a loop completes
+     * before it runs the command is open when the command runs (it gets the
+     * notice); one it completes after sees the flag (it gets 503). */
+    __atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < s->loop_count; i++) {
+        loop_cmd cmd = {.type = CMD_DRAIN, .frame = cf_frame_retain(notice)};
+        cfi_loop_submit(&s->loops[i], &cmd);
+    }
+    cf_frame_release(notice);
+}
+
+int cf_server_is_draining(const cf_server *s) { return __atomic_load_n(&s->draining, __ATOMIC_ACQUIRE); }
+
 uint16_t cf_server_port(const cf_server *s) { return s->bound_port; }
 int cf_server_loop_count(const cf_server *s) { return s->loop_count; }
 
@@ -219,7 +233,7 @@ void cf_server_get_stats(const cf_server *s, cf_stats *out) {
         SUM(protocol_errors); SUM(slow_consumer_closes); SUM(messages_published);
         SUM(messages_delivered); SUM(bytes_written); SUM(write_calls); SUM(connections_limited);
         SUM(origins_refused); SUM(idle_closes); SUM(delayed_write_periods); SUM(handshake_timeouts);
-        SUM(epoll_errors);
+        SUM(epoll_errors); SUM(draining_refusals);
 #undef SUM
     }
 }

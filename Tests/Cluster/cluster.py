@@ -11,6 +11,9 @@ them, then answers one JSON command per input line with one JSON line:
     {"cmd": "produce", "key": "k", "value": "v"} -> {"ok": true, "partition": p, "offset": o}
     {"cmd": "kill", "node": 0}   kill -9 of that node
     {"cmd": "start", "node": 0}  starts it again on its port, answers once it is ready
+    {"cmd": "drain", "node": 0}  SIGTERM: the node drains (tells its clients to move, waits for
+                                 them up to drain.grace_period_ms) and exits; answers once it
+                                 exited: {"ok": true, "exit_code": 0, "exited_after_ms": 812}
     {"cmd": "pause", "node": 0}  SIGSTOP: the node keeps its connections but answers nothing
     {"cmd": "resume", "node": 0} SIGCONT
     {"cmd": "quit"}              stops everything (also on end of input); the last line,
@@ -31,6 +34,7 @@ import json
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EndToEnd"))
@@ -77,6 +81,12 @@ def main() -> int:
                 gw = nodes[command["node"]]
                 gw.proc.send_signal(signal.SIGKILL)
                 gw.proc.wait(10)
+            elif cmd == "drain":
+                gw = nodes[command["node"]]
+                began = time.monotonic()
+                gw.proc.send_signal(signal.SIGTERM)
+                exit_code = gw.proc.wait(command.get("timeout_s", 120))
+                answer.update(exit_code=exit_code, exited_after_ms=round((time.monotonic() - began) * 1000))
             elif cmd in ("pause", "resume"):
                 nodes[command["node"]].proc.send_signal(signal.SIGSTOP if cmd == "pause" else signal.SIGCONT)
             elif cmd == "start":
@@ -97,7 +107,8 @@ def main() -> int:
                 gw.proc.send_signal(signal.SIGCONT)  # a paused node could not act on SIGTERM
                 gw.proc.send_signal(signal.SIGTERM)
                 try:
-                    gw.proc.wait(10)
+                    # A node drains first (drain.grace_period_ms in the overrides, 0 by default).
+                    gw.proc.wait(10 + gw.config.get("drain", {}).get("grace_period_ms", 0) / 1000)
                 except Exception:
                     gw.proc.kill()
         stop_broker(broker)

@@ -391,6 +391,9 @@ def base_config(port: int, brokers: str, topics: list[str]) -> dict:
         "authorization": {"plugin": "allow-all"},
         "mapping": {"plugin": "topic-key"},
         "source": {"plugin": "kafka", "options": {"brokers": brokers, "topics": topics, "properties": {}}},
+        # Stopped at once, as before draining existed: most tests leave clients
+        # connected, which a drain would wait for. The drain tests turn it on.
+        "drain": {"grace_period_ms": 0},
     }
 
 

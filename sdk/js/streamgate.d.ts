@@ -84,7 +84,15 @@ export type ClientState = "idle" | "connecting" | "connected" | "reconnecting" |
 export interface ClientEvents {
   state: (state: ClientState) => void;
   connected: (event: { url: string; subject: string; expiresAt: number | null }) => void;
+  /** The connection ended: lost (the gateway's close code), or left for another node (1000, `moving`). */
   disconnected: (event: { url: string; code: number; reason: string }) => void;
+  /**
+   * The node `url` is draining: the client goes on receiving from it for
+   * `delayMs` (uniform in [0, reconnectWithinMs)), then waits for the answers
+   * to its requests in flight, closes with 1000 `moving` and connects at once
+   * to the next node, resuming every subscription from its position.
+   */
+  moving: (event: { url: string; reconnectWithinMs: number; delayMs: number }) => void;
   token_refreshed: () => void;
   /** A StreamgateError not tied to a request (credentials revoked, a token provider failure, ...). */
   error: (error: StreamgateError) => void;
@@ -107,6 +115,8 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Base delay before resuming again after `resume_unavailable` or `replay_failed` (ms). */
   retryResumeDelayMs?: number;
+  /** Uniform in [0, 1) (default `Math.random`): draws the reconnect jitter and the moment of a move off a draining node. */
+  random?: () => number;
 }
 
 export interface Published {
@@ -125,7 +135,8 @@ export class StreamgateClient {
   /** Starts connecting; resolves once a node welcomed the client. */
   connect(): Promise<void>;
   subscribe(endpoint: string, options?: SubscribeOptions): Subscription;
-  /** Resolves once Kafka acknowledged the record; rejects with a StreamgateError. */
+  /** Resolves once Kafka acknowledged the record; rejects with a StreamgateError.
+   * While the client is between nodes (reconnecting, or leaving a draining one) it waits to be sent. */
   publish(endpoint: string, payload: string | Uint8Array): Promise<Published>;
   close(): void;
 }

@@ -6,7 +6,9 @@
 // loss and node failure: it reconnects with exponential backoff and full
 // jitter, trying the other nodes, and resumes each subscription from the
 // position (epoch, seq) of the last message it delivered, so the application
-// sees every message exactly once, in order. Wire protocol: docs/protocol.md.
+// sees every message exactly once, in order. A node that drains (`moving`)
+// is left the same way, at a moment of the client's choosing and without
+// losing a request in flight. Wire protocol: docs/protocol.md.
 
 const KIND_MESSAGE = 1;
 const FLAG_SNAPSHOT = 1;
@@ -202,14 +204,16 @@ const DEFAULTS = {
 /**
  * A connection to a Streamgate cluster. Events: `state` (`connecting`,
  * `connected`, `reconnecting`, `closed`), `connected` ({url, subject}),
- * `disconnected` ({url, code, reason}), `token_refreshed`, `error`
- * (a StreamgateError not tied to a request).
+ * `disconnected` ({url, code, reason}), `moving` ({url, reconnectWithinMs,
+ * delayMs}: the node is draining, the client moves after `delayMs`),
+ * `token_refreshed`, `error` (a StreamgateError not tied to a request).
  */
 export class StreamgateClient extends Emitter {
   #options;
   #urls;
   #nodeIndex;
   #WebSocket;
+  #random;
   #socket = null;
   #state = "idle";
   #attempt = 0;
@@ -222,6 +226,8 @@ export class StreamgateClient extends Emitter {
   #connectedWaiters = [];
   #closed = false;
   #onlineListener = null;
+  /** A move off a draining node: {socket, url, timer, leaving}, or null. */
+  #move = null;
 
   /**
    * @param {object} options
@@ -229,6 +235,8 @@ export class StreamgateClient extends Emitter {
    * @param {string | (() => string | Promise<string>)} [options.token] a token, or a provider
    *   called at every connect, on `token_expiring` and after `token_expired`
    * @param {Function} [options.WebSocket] a WebSocket constructor (default: the global one)
+   * @param {() => number} [options.random] uniform in [0, 1) (default: Math.random): draws
+   *   the reconnect jitter and the moment of a move off a draining node
    */
   constructor(options) {
     super();
@@ -237,6 +245,7 @@ export class StreamgateClient extends Emitter {
     if (this.#urls.length === 0) throw new StreamgateError("bad_options", "urls: give at least one gateway URL");
     this.#nodeIndex = 0;
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.#random = options.random ?? Math.random;
     if (!this.#WebSocket) {
       throw new StreamgateError("bad_options",
         "no WebSocket: on Node 20 run with --experimental-websocket, or pass options.WebSocket");
@@ -291,6 +300,7 @@ export class StreamgateClient extends Emitter {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    this.#cancelMove();
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#livenessTimer);
     this.#unwatchOnline();
@@ -344,6 +354,7 @@ export class StreamgateClient extends Emitter {
   /** The connection is gone: fail what waited on it, try the next node. */
   #lost(code, reason) {
     const url = this.#urls[this.#nodeIndex];
+    this.#cancelMove(); // the reconnect below is the only one
     this.#socket = null;
     clearInterval(this.#livenessTimer);
     this.#failPending(new StreamgateError("disconnected", `the connection to ${url} was lost (${code})`));
@@ -362,7 +373,7 @@ export class StreamgateClient extends Emitter {
       minDelayMs: this.#options.minReconnectDelayMs,
       maxDelayMs: this.#options.maxReconnectDelayMs,
       jitter: this.#options.jitter,
-    });
+    }, this.#random);
     this.#attempt += 1;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = setTimeout(() => this.#open(), delay);
@@ -419,6 +430,69 @@ export class StreamgateClient extends Emitter {
     return typeof token === "function" ? await token() : token;
   }
 
+  // ----------------------------------------------------- a draining node
+
+  /**
+   * The node is draining (docs/protocol.md, "Moving to another node"). The
+   * client moves after a delay drawn uniformly from the node's window, so
+   * that the node's clients spread their reconnections over it instead of
+   * arriving at the other nodes at once; until then this connection serves
+   * as before (deliveries, requests). A second notice changes nothing: one
+   * move is under way.
+   */
+  #moving(notice) {
+    const socket = this.#socket;
+    if (!socket || this.#move) return;
+    const reconnectWithinMs = Math.max(0, Number(notice.reconnect_within_ms) || 0);
+    const delayMs = Math.floor(this.#random() * reconnectWithinMs);
+    const url = this.node;
+    this.#move = { socket, url, leaving: false, timer: setTimeout(() => this.#leave(), delayMs) };
+    this.emit("moving", { url, reconnectWithinMs, delayMs });
+  }
+
+  /**
+   * The move's delay is over: new requests wait for the next connection (as
+   * while reconnecting), and this one is left once the requests already sent
+   * on it are answered. The draining node still answers them, so a publish
+   * in flight gets its `published` rather than a `disconnected` that would
+   * leave its fate unknown.
+   */
+  #leave() {
+    const move = this.#move;
+    if (!move || move.socket !== this.#socket) return;
+    move.leaving = true;
+    this.#setState("reconnecting");
+    this.#leaveWhenAnswered();
+  }
+
+  /**
+   * Called whenever a request is settled: the last answer (or timeout, so the
+   * wait is bounded by requestTimeoutMs) on a connection being left ends it.
+   * The next node is tried at once, with no back-off: nothing failed, and the
+   * delay was drawn already. Subscriptions resume on its `welcome` from their
+   * positions, as after a lost connection.
+   */
+  #leaveWhenAnswered() {
+    const move = this.#move;
+    if (!move?.leaving || this.#pending.size > 0) return;
+    this.#move = null;
+    this.#socket = null; // its close event and any late frame are ignored
+    clearInterval(this.#livenessTimer);
+    try { move.socket.close(1000, "moving"); } catch { /* already closing */ }
+    this.emit("disconnected", { url: move.url, code: 1000, reason: "moving" });
+    this.#attempt = 0;
+    this.#nodeIndex = (this.#nodeIndex + 1) % this.#urls.length;
+    clearTimeout(this.#reconnectTimer);
+    this.#open();
+  }
+
+  /** Forgets a move not yet done: the connection was lost, or the client closed. */
+  #cancelMove() {
+    if (!this.#move) return;
+    clearTimeout(this.#move.timer);
+    this.#move = null;
+  }
+
   // -------------------------------------------------------------- frames
 
   #onBinary(data) {
@@ -451,6 +525,7 @@ export class StreamgateClient extends Emitter {
       clearTimeout(pending.timer);
       if (reply.type === "error") pending.reject(new StreamgateError(reply.code, reply.message, reply.endpoint));
       else pending.resolve(reply);
+      this.#leaveWhenAnswered();
       return;
     }
     switch (reply.type) {
@@ -460,6 +535,7 @@ export class StreamgateClient extends Emitter {
       case "notice": return this.#notice(reply);
       case "unsubscribed": return this.#endedByGateway(reply);
       case "token_expiring": return this.#refreshToken();
+      case "moving": return this.#moving(reply);
       case "error": return this.#unsolicitedError(reply);
       default: return; // pong, and replies to requests that timed out
     }
@@ -524,7 +600,7 @@ export class StreamgateClient extends Emitter {
         // or its reads are free again).
         if (!subscription) break;
         subscription.emit("retry", error);
-        return this.#retrySubscribe(subscription, this.#options.retryResumeDelayMs * (0.5 + Math.random()));
+        return this.#retrySubscribe(subscription, this.#options.retryResumeDelayMs * (0.5 + this.#random()));
       case "token_expired":
       case "unauthorized":
         // The subscriptions end next (`unsubscribed` with a reason): keep
@@ -561,6 +637,9 @@ export class StreamgateClient extends Emitter {
   /** Asks the provider for a new token and authenticates in-band. */
   async #refreshToken() {
     if (typeof this.#options.token !== "function") return;
+    // Leaving a draining node: the next connection asks the provider anyway,
+    // and its `welcome` resumes what a token expiry suspended.
+    if (this.#state !== "connected") return;
     let token;
     try {
       token = await this.#token();
@@ -600,6 +679,7 @@ export class StreamgateClient extends Emitter {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(new StreamgateError("timeout", `no answer to ${body.type} within ${this.#options.requestTimeoutMs} ms`));
+        this.#leaveWhenAnswered();
       }, this.#options.requestTimeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       socket.send(JSON.stringify({ ...body, id }));

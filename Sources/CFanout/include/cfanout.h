@@ -134,6 +134,7 @@ typedef struct cf_stats {
     uint64_t origins_refused;       /* upgrades refused for their Origin */
     uint64_t idle_closes;           /* connections closed by idle_timeout_ms */
     uint64_t delayed_write_periods; /* pacing periods (0.5 s) a loop wrote with a delay (overload) */
+    uint64_t draining_refusals;     /* upgrades refused (503) because the node is draining */
 } cf_stats;
 
 /* --------------------------------------------------------------- server -- */
@@ -173,6 +174,15 @@ int cf_server_start(cf_server *server, const cf_callbacks *callbacks, char *errs
 
 /* Sets what GET /readyz answers: 200 when ready, 503 before. THREAD-SAFE. */
 void cf_server_set_ready(cf_server *server, int ready);
+
+/* Starts draining the node: from now on an upgrade is answered 503 (the node
+ * is draining) and GET /readyz 503 "draining", and notice (a text frame, see
+ * cf_frame_create) is queued to every open stream connection, telling its
+ * client to move to another node. Connections stay open and served; the host
+ * waits for them to leave, then calls cf_server_stop. Consumes the caller's
+ * reference. THREAD-SAFE. */
+void cf_server_drain(cf_server *server, cf_frame *notice);
+int cf_server_is_draining(const cf_server *server);
 
 /* The bound port (useful when the configured port was 0). */
 uint16_t cf_server_port(const cf_server *server);

@@ -51,6 +51,11 @@ struct GatewayConfiguration {
     var publishHeaders = true
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
     var admin: (host: String, port: Int)?
+    /// On SIGTERM, how long the node serves clients it told to move before it
+    /// closes the rest (0: no drain, close every connection at once).
+    var drainGracePeriodMs = 25_000
+    /// The window over which the told clients spread their reconnections.
+    var drainReconnectWithinMs = 5_000
     /// Plugin libraries to load before the plugins are built (paths).
     var pluginLibraries: [String] = []
     var maxConnections = Int(Self.fanoutDefaults.max_connections)
@@ -219,6 +224,17 @@ struct GatewayConfiguration {
             admin = (adminHost, adminPort)
         }
         try adminSection.finish()
+
+        let drain = try root.section("drain")
+        drainGracePeriodMs = try drain.int("grace_period_ms", default: drainGracePeriodMs, range: 0...3_600_000)
+        drainReconnectWithinMs = try drain.int(
+            "reconnect_within_ms", default: min(drainReconnectWithinMs, drainGracePeriodMs), range: 0...3_600_000)
+        if drainReconnectWithinMs > drainGracePeriodMs {
+            throw ConfigurationError(
+                key: "drain.reconnect_within_ms", value: "\(drainReconnectWithinMs)",
+                expected: "at most drain.grace_period_ms (\(drainGracePeriodMs)): clients must have moved before the grace period ends")
+        }
+        try drain.finish()
 
         if case .array(let items)? = root.raw("authorization") {
             guard !items.isEmpty else {

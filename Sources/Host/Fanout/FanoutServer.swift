@@ -125,6 +125,20 @@ final class FanoutServer: @unchecked Sendable {
     /// Closes every connection with 1001 and joins the loop threads.
     func stop() { cf_server_stop(server) }
 
+    /// Refuses new connections (503) and readiness (`/readyz` 503), and sends
+    /// `notice` as a text message to every open connection (`DrainService`).
+    func drain(notice: String) {
+        var notice = notice
+        notice.withUTF8 { bytes in
+            var payload: UnsafeMutablePointer<UInt8>?
+            guard let frame = cf_frame_create(1, bytes.count, nil, 0, &payload), let payload else { return }
+            payload.update(from: bytes.baseAddress!, count: bytes.count)
+            cf_server_drain(server, frame)
+        }
+    }
+
+    var isDraining: Bool { cf_server_is_draining(server) != 0 }
+
     func stats() -> cf_stats {
         var stats = cf_stats()
         cf_server_get_stats(server, &stats)

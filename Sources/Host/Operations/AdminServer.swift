@@ -8,24 +8,34 @@ import NIOCore
 ///
 /// - `GET /metrics`: Prometheus text format (`GatewayMetrics`).
 /// - `GET /healthz`: 200 while the process serves (liveness).
-/// - `GET /readyz`: 200 once the source consumes, 503 before (readiness,
-///   as the clients' port answers it).
+/// - `GET /readyz`: 200 once the source consumes, 503 before and while the
+///   node drains (readiness, as the clients' port answers it).
 struct AdminServer {
+    enum Readiness: Sendable {
+        case notReady, ready, draining
+    }
+
     let host: String
     let port: Int
     let metrics: GatewayMetrics
-    let isReady: @Sendable () -> Bool
+    let readiness: @Sendable () -> Readiness
 
     func application(logger: Logger) -> some ApplicationProtocol {
         let router = Router()
         let metrics = self.metrics
-        let isReady = self.isReady
+        let readiness = self.readiness
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
-        router.get("/readyz") { _, _ in isReady() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not ready\n") }
+        router.get("/readyz") { _, _ in
+            switch readiness() {
+            case .ready: Self.text(.ok, "ready\n")
+            case .notReady: Self.text(.serviceUnavailable, "not ready\n")
+            case .draining: Self.text(.serviceUnavailable, "draining\n")
+            }
+        }
         let (host, port) = (self.host, self.port)
         return Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "streamgate-admin"),

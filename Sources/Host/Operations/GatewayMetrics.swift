@@ -51,6 +51,9 @@ final class GatewayMetrics: Sendable {
         var replaysStarted: UInt64 = 0
         var replaysRefused: UInt64 = 0
         var replaysExpired: UInt64 = 0
+        /// 1 once SIGTERM started the drain.
+        var draining: UInt64 = 0
+        var refusedWhileDraining: UInt64 = 0
     }
 
     let registry = PrometheusCollectorRegistry()
@@ -81,6 +84,7 @@ final class GatewayMetrics: Sendable {
             (counter("connections_refused_total", [("reason", "origin")], refused), \.refusedByOrigin),
             (counter("connections_refused_total", [("reason", "bad_handshake")], refused), \.badHandshakes),
             (counter("connections_refused_total", [("reason", "handshake_timeout")], refused), \.handshakeTimeouts),
+            (counter("connections_refused_total", [("reason", "draining")], refused), \.refusedWhileDraining),
             (counter("connections_closed_total", [("reason", "slow_consumer")], closed), \.slowConsumerCloses),
             (counter("connections_closed_total", [("reason", "idle")], closed), \.idleCloses),
             (counter("connections_closed_total", [("reason", "protocol_error")], closed), \.protocolErrors),
@@ -114,7 +118,8 @@ final class GatewayMetrics: Sendable {
             (gauge("cache_bytes", "Bytes held in the endpoint caches"), \.cacheBytes),
             (gauge("cache_endpoints", "Endpoints with a cache"), \.cacheEndpoints),
             (gauge("replay_queue_depth", "Reads from the source waiting for a reader thread"), \.replayQueueDepth),
-            (gauge("ready", "1 once the source consumes (what /readyz says)"), \.ready),
+            (gauge("ready", "1 once the source consumes, 0 again while draining (what /readyz says)"), \.ready),
+            (gauge("draining", "1 once SIGTERM started the drain: clients were told to move"), \.draining),
         ]
         copied = Mutex(Array(repeating: 0, count: counters.count))
     }

@@ -71,10 +71,11 @@ struct Gateway {
                 credentialsRevoked: control.authenticator.credentialsRevoked,
                 subscriptionsOverLimit: control.subscriptions.refusedOverLimit, connectionsIdentified: identified,
                 subscriptions: subscriptions, cacheMessages: UInt64(cache.messages), cacheBytes: UInt64(cache.bytes),
-                cacheEndpoints: UInt64(cache.endpoints), ready: router.isReady ? 1 : 0,
+                cacheEndpoints: UInt64(cache.endpoints), ready: router.isReady && !server.isDraining ? 1 : 0,
                 cacheEvictions: cache.evictions, replayQueueDepth: UInt64(control.replayer?.queueDepth ?? 0),
                 replaysStarted: control.replayer?.readsStarted ?? 0, replaysRefused: control.replayer?.readsRefused ?? 0,
-                replaysExpired: control.replayer?.readsExpired ?? 0)
+                replaysExpired: control.replayer?.readsExpired ?? 0, draining: server.isDraining ? 1 : 0,
+                refusedWhileDraining: stats.draining_refusals)
         }
     }
 
@@ -94,8 +95,9 @@ struct Gateway {
         } else {
             logger.info("writes: \(configuration.ioUring ? "io_uring, one submission per loop turn" : "sendmsg per connection")")
         }
-        // Shut down in reverse order: the source and the upkeep stop first,
-        // then the replay readers, and the loops (with every connection) last.
+        // Shut down in reverse order: the drain first (clients move while
+        // everything serves), then the source and the upkeep, the replay
+        // readers, and the loops (with every connection still open) last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: FanoutService(server: server, logger: logger)),
         ]
@@ -105,7 +107,9 @@ struct Gateway {
             // what libraries record through swift-metrics is scraped with ours.
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
             let server = AdminServer(host: admin.host, port: admin.port, metrics: metrics,
-                                     isReady: { [router] in router.isReady })
+                                     readiness: { [router, server] in
+                                         server.isDraining ? .draining : router.isReady ? .ready : .notReady
+                                     })
             services.append(.init(service: server.application(logger: Logger(label: "streamgate.admin"))))
         }
         if let replayer = control.replayer { services.append(.init(service: replayer)) }
@@ -113,6 +117,10 @@ struct Gateway {
             .init(service: PeriodicService(interval: .milliseconds(100)) { [resumes = control.resumes] in resumes.tick() }),
             .init(service: PeriodicService(interval: .seconds(1)) { [upkeep = control.upkeep] in await upkeep.upkeep() }),
             .init(service: SourceService(source: plugins.source, sink: router, server: server)),
+            // Last, so the first to shut down: the node drains while everything still serves.
+            .init(service: DrainService(
+                server: server, gracePeriod: .milliseconds(configuration.drainGracePeriodMs),
+                reconnectWithin: .milliseconds(configuration.drainReconnectWithinMs), logger: logger)),
         ]
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -9,7 +9,9 @@ struct PeriodicService: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            // The wait ends at shutdown, so stopping does not wait out an interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
             await work()
         }
     }

@@ -160,6 +160,15 @@ enum ClientProtocol {
         ], id: nil)
     }
 
+    /// The node drains: the client should reconnect elsewhere within the
+    /// window and resume (docs/protocol.md, "Moving to another node").
+    static func moving(reconnectWithinMs: Int) -> String {
+        reply(type: "moving", fields: [
+            ("reason", jsonString("draining")), ("reconnect_within_ms", String(reconnectWithinMs)),
+            ("message", jsonString("this node is shutting down: reconnect to another node and resume")),
+        ], id: nil)
+    }
+
     /// A subscription the connection's new rights no longer allow was ended.
     static func revoked(endpoint: String, reason: String) -> String {
         reply(type: "unsubscribed", fields: [("endpoint", jsonString(endpoint)), ("reason", jsonString(reason))], id: nil)

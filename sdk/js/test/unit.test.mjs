@@ -1,8 +1,9 @@
-// Parts of the SDK that need no gateway: the delivery frame reader and the
-// reconnect schedule.
+// Parts of the SDK that need no gateway: the delivery frame reader, the
+// reconnect schedule, and the move off a draining node (a fake WebSocket
+// and mocked timers).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, parseDelivery } from "../streamgate.js";
+import { backoffDelay, parseDelivery, StreamgateClient } from "../streamgate.js";
 
 function frame({ endpoint, epoch, seq, timestamp = -1, flags = 0, payload }) {
   const e = new TextEncoder().encode(endpoint);
@@ -53,4 +54,258 @@ test("reconnect delays grow exponentially to the cap, with full jitter by defaul
     const delay = backoffDelay(20, jittered);
     assert.ok(delay >= 0 && delay <= 1_000);
   }
+});
+
+// ------------------------------------------------------ a draining node
+
+/** A fake WebSocket class recording every socket the client opens. */
+function fakeWebSocket() {
+  const sockets = [];
+  class FakeSocket {
+    constructor(url, protocol) {
+      this.url = url;
+      this.protocol = protocol;
+      this.readyState = 1;
+      this.sent = [];
+      this.closed = null;
+      sockets.push(this);
+    }
+    send(text) { this.sent.push(JSON.parse(text)); }
+    close(code, reason) { this.closed = { code, reason }; this.readyState = 3; }
+    /** A text frame from the gateway. */
+    receive(body) { this.onmessage({ data: JSON.stringify(body) }); }
+    deliver(delivery) { this.onmessage({ data: frame(delivery) }); }
+    welcome() { this.receive({ type: "welcome", protocol: "streamgate.v1", subject: "anonymous", expires_at: null }); }
+    /** The gateway (or the network) ends the connection. */
+    drop(code, reason = "") { this.readyState = 3; this.onclose({ code, reason }); }
+    /** The requests (not pings) sent on this socket. */
+    requests() { return this.sent.filter((body) => body.type !== "ping"); }
+  }
+  return { FakeSocket, sockets };
+}
+
+const MOVING = { type: "moving", reason: "draining", reconnect_within_ms: 2_000, message: "this node is shutting down" };
+const settle = () => new Promise((resolve) => setImmediate(resolve)); // the client's microtasks (token, promises)
+
+/** A client on a fake WebSocket with mocked timers, connected (welcomed) to its first URL. */
+async function connectedClient(t, options = {}) {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: 1_000_000 });
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const client = new StreamgateClient({ urls: ["ws://node-a/ws", "ws://node-b/ws", "ws://node-c/ws"],
+    WebSocket: FakeSocket, minReconnectDelayMs: 5_000, maxReconnectDelayMs: 5_000, jitter: false,
+    livenessTimeoutMs: 3_600_000, ...options }); // no liveness reconnect within a test's ticks
+  const events = [];
+  for (const event of ["moving", "disconnected", "connected", "state"]) client.on(event, (detail) => events.push([event, detail]));
+  const connected = client.connect();
+  await settle();
+  assert.equal(sockets.length, 1);
+  sockets[0].welcome();
+  await connected;
+  t.after(() => client.close());
+  return { client, sockets, events };
+}
+
+test("moving: the move waits a delay drawn from the client's randomness, within the window, receiving meanwhile", async (t) => {
+  const draws = [];
+  const { client, sockets, events } = await connectedClient(t, { random: () => { draws.push(0.25); return 0.25; } });
+  const [old] = sockets;
+  const seqs = [];
+  const subscription = client.subscribe("/t/k");
+  subscription.on("message", (message) => seqs.push(message.seq));
+  old.receive({ type: "subscribed", endpoint: "/t/k", id: old.requests().at(-1).id });
+  old.deliver({ endpoint: "/t/k", epoch: "E", seq: 10, payload: new Uint8Array() });
+
+  old.receive(MOVING);
+  assert.deepEqual(draws, [0.25], "one draw from options.random");
+  assert.deepEqual(events.filter(([event]) => event === "moving"),
+    [["moving", { url: "ws://node-a/ws", reconnectWithinMs: 2_000, delayMs: 500 }]]);
+  t.mock.timers.tick(499);
+  await settle();
+  // Still on the draining node: it delivers, and it takes requests.
+  assert.equal(client.state, "connected");
+  assert.equal(old.closed, null);
+  assert.equal(sockets.length, 1);
+  old.deliver({ endpoint: "/t/k", epoch: "E", seq: 11, payload: new Uint8Array() });
+  client.subscribe("/t/other");
+  assert.equal(old.requests().at(-1).endpoint, "/t/other", "a request made during the delay goes to the draining node");
+  old.receive({ type: "subscribed", endpoint: "/t/other", id: old.requests().at(-1).id });
+  assert.deepEqual(seqs, [10, 11]);
+
+  t.mock.timers.tick(1);
+  await settle();
+  assert.deepEqual(old.closed, { code: 1000, reason: "moving" });
+  assert.equal(sockets.length, 2, "connected at once: no back-off (minReconnectDelayMs is 5 s)");
+  assert.equal(sockets[1].url, "ws://node-b/ws");
+  assert.equal(client.node, "ws://node-b/ws");
+  // A late frame from the old node is not delivered.
+  old.deliver({ endpoint: "/t/k", epoch: "E", seq: 12, payload: new Uint8Array() });
+  sockets[1].welcome();
+  await settle();
+  assert.equal(client.state, "connected");
+  const resumes = sockets[1].requests();
+  assert.deepEqual(resumes.map(({ type, endpoint, from }) => ({ type, endpoint, from })), [
+    { type: "subscribe", endpoint: "/t/k", from: { epoch: "E", seq: 11 } },
+    { type: "subscribe", endpoint: "/t/other", from: undefined },
+  ]);
+  assert.deepEqual(seqs, [10, 11]);
+  assert.deepEqual(events.filter(([event]) => event !== "state").map(([event, detail]) => `${event} ${detail.url}`), [
+    "connected ws://node-a/ws", "moving ws://node-a/ws", "disconnected ws://node-a/ws", "connected ws://node-b/ws",
+  ]);
+  assert.deepEqual(events.find(([event]) => event === "disconnected")[1], { url: "ws://node-a/ws", code: 1000, reason: "moving" });
+});
+
+test("moving: the delay is always inside [0, reconnect_within_ms)", async (t) => {
+  for (const [draw, delayMs] of [[0, 0], [0.5, 1_000], [0.999_999, 1_999]]) {
+    const { sockets, events } = await connectedClient(t, { random: () => draw });
+    sockets[0].receive(MOVING);
+    assert.equal(events.find(([event]) => event === "moving")[1].delayMs, delayMs);
+    t.mock.timers.tick(Math.max(0, delayMs - 1));
+    await settle();
+    assert.equal(sockets.length, delayMs === 0 ? 2 : 1, `draw ${draw}: not moved before ${delayMs} ms`);
+    t.mock.timers.tick(1);
+    await settle();
+    assert.equal(sockets.length, 2, `draw ${draw}: moved at ${delayMs} ms`);
+    t.mock.timers.reset();
+  }
+});
+
+test("moving: a request in flight is answered on the old connection before it closes; later ones wait for the next", async (t) => {
+  const { client, sockets } = await connectedClient(t, { random: () => 0.1 }); // 200 ms
+  const [old] = sockets;
+  const first = client.publish("/chat/room", "in flight");
+  await settle();
+  const inFlight = old.requests().at(-1);
+  assert.equal(inFlight.payload, "in flight");
+  old.receive(MOVING);
+  t.mock.timers.tick(200);
+  await settle();
+  // The delay is over: the old connection waits for its answer, new requests wait for the next one.
+  assert.equal(client.state, "reconnecting");
+  assert.equal(old.closed, null, "not closed while a publish waits for its answer");
+  assert.equal(sockets.length, 1);
+  const second = client.publish("/chat/room", "after the delay");
+  client.subscribe("/t/late");
+  await settle();
+  assert.deepEqual(old.requests().map((body) => body.payload ?? body.endpoint), ["in flight"]);
+
+  old.receive({ type: "published", endpoint: "/chat/room", partition: 0, offset: 41, id: inFlight.id });
+  assert.deepEqual(await first, { type: "published", endpoint: "/chat/room", partition: 0, offset: 41, id: inFlight.id });
+  assert.deepEqual(old.closed, { code: 1000, reason: "moving" });
+  await settle();
+  assert.equal(sockets.length, 2);
+  const next = sockets[1];
+  next.welcome();
+  await settle();
+  const sent = next.requests();
+  assert.deepEqual(sent.map((body) => body.payload ?? body.endpoint).sort(), ["/t/late", "after the delay"]);
+  const publish = sent.find((body) => body.type === "publish");
+  next.receive({ type: "published", endpoint: "/chat/room", partition: 0, offset: 42, id: publish.id });
+  assert.equal((await second).offset, 42);
+});
+
+test("moving: the wait for answers is bounded by requestTimeoutMs", async (t) => {
+  const { client, sockets } = await connectedClient(t, { random: () => 0, requestTimeoutMs: 3_000 });
+  const [old] = sockets;
+  const unanswered = client.publish("/chat/room", "never answered");
+  const rejected = assert.rejects(unanswered, (error) => error.code === "timeout");
+  await settle();
+  t.mock.timers.tick(1_000);
+  old.receive(MOVING);
+  t.mock.timers.tick(0);
+  await settle();
+  assert.equal(old.closed, null);
+  t.mock.timers.tick(1_999);
+  await settle();
+  assert.equal(old.closed, null);
+  t.mock.timers.tick(1);
+  await rejected;
+  assert.deepEqual(old.closed, { code: 1000, reason: "moving" });
+  await settle();
+  assert.equal(sockets.length, 2);
+  assert.equal(sockets[1].url, "ws://node-b/ws");
+});
+
+test("moving: with one URL the client comes back to it at once; a refusal there backs off from the first step", async (t) => {
+  const { sockets } = await connectedClient(t, { urls: "ws://balancer/ws", random: () => 0.5,
+    minReconnectDelayMs: 1_000, maxReconnectDelayMs: 60_000 });
+  sockets[0].receive(MOVING);
+  t.mock.timers.tick(1_000);
+  await settle();
+  assert.equal(sockets.length, 2);
+  assert.equal(sockets[1].url, "ws://balancer/ws");
+  // Refused before its welcome (the balancer picked the draining node: 503): the
+  // back-off starts from its first step, minReconnectDelayMs.
+  sockets[1].drop(1006);
+  t.mock.timers.tick(999);
+  await settle();
+  assert.equal(sockets.length, 2);
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(sockets.length, 3);
+});
+
+test("moving: a second notice, or the connection lost during the wait, gives one reconnect", async (t) => {
+  const { sockets, events } = await connectedClient(t, { random: () => 0.5 }); // 1000 ms
+  sockets[0].receive(MOVING);
+  t.mock.timers.tick(400);
+  sockets[0].receive({ ...MOVING, reconnect_within_ms: 100 });
+  t.mock.timers.tick(600);
+  await settle();
+  assert.equal(sockets.length, 2);
+  t.mock.timers.tick(60_000);
+  await settle();
+  assert.equal(sockets.length, 2, "one move");
+  assert.equal(events.filter(([event]) => event === "moving").length, 1);
+  sockets[1].welcome();
+
+  // The new node drains too, and drops the connection before the delay ends:
+  // the usual reconnect (back-off: 5 s), and no move on top of it.
+  sockets[1].receive(MOVING);
+  t.mock.timers.tick(500);
+  sockets[1].drop(1001, "going away");
+  t.mock.timers.tick(4_999);
+  await settle();
+  assert.equal(sockets.length, 2);
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(sockets.length, 3);
+  assert.equal(sockets[2].url, "ws://node-c/ws");
+  t.mock.timers.tick(60_000);
+  await settle();
+  assert.equal(sockets.length, 3, "one reconnect");
+  // The abandoned move left nothing behind: the next node's notice moves the client.
+  sockets[2].welcome();
+  sockets[2].receive(MOVING);
+  t.mock.timers.tick(1_000);
+  await settle();
+  assert.equal(sockets.length, 4);
+  assert.deepEqual(sockets[2].closed, { code: 1000, reason: "moving" });
+  assert.equal(sockets[3].url, "ws://node-a/ws");
+});
+
+test("moving: close() during the wait cancels the move", async (t) => {
+  const { client, sockets } = await connectedClient(t, { random: () => 0.5 });
+  sockets[0].receive(MOVING);
+  t.mock.timers.tick(500);
+  client.close();
+  assert.equal(client.state, "closed");
+  assert.deepEqual(sockets[0].closed, { code: 1000, reason: "client closed" });
+  t.mock.timers.tick(60_000);
+  await settle();
+  assert.equal(sockets.length, 1);
+  assert.equal(client.state, "closed");
+
+  // Closed while waiting for the answers: the request fails as `closed`, nothing reconnects.
+  t.mock.timers.reset();
+  const second = await connectedClient(t, { random: () => 0 });
+  const pending = second.client.publish("/chat/room", "x");
+  await settle();
+  second.sockets[0].receive(MOVING);
+  t.mock.timers.tick(0);
+  await settle();
+  second.client.close();
+  await assert.rejects(pending, (error) => error.code === "closed");
+  t.mock.timers.tick(60_000);
+  await settle();
+  assert.equal(second.sockets.length, 1);
 });

@@ -19,6 +19,9 @@ extension StreamgateClient {
             if outcome.welcomed { attempt = 0 }
             shared.withLock { $0.node = ($0.node + 1) % configuration.urls.count }
             setState(.reconnecting)
+            // A draining node asked the client to move, and it already waited
+            // its random share of the window: no backoff on top.
+            if outcome.moved { continue }
             let delay = Backoff.delay(attempt: attempt, minimum: configuration.minReconnectDelay,
                                       maximum: configuration.maxReconnectDelay, jitter: configuration.jitter)
             do { try await Task.sleep(for: delay) } catch { return }
@@ -28,15 +31,15 @@ extension StreamgateClient {
 
     /// One connection, from the upgrade to its end: whether a node welcomed the
     /// client on it, the close code when the gateway sent one, and why it ended.
-    private func connect(to url: String) async -> (welcomed: Bool, code: Int?, reason: String) {
+    private func connect(to url: String) async -> (welcomed: Bool, moved: Bool, code: Int?, reason: String) {
         let token: String?
         do {
             token = try await resolveToken()
         } catch let error as StreamgateError {
             emit(.error(error))
-            return (false, nil, error.message)
+            return (false, false, nil, error.message)
         } catch {
-            return (false, nil, "\(error)")
+            return (false, false, nil, "\(error)")
         }
         var headers = HTTPFields()
         if let token { headers[.authorization] = "Bearer \(token)" }
@@ -45,26 +48,27 @@ extension StreamgateClient {
         // answering must not delay the failover.
         let webSocket = WebSocketClientConfiguration(maxFrameSize: configuration.maxMessageBytes,
                                                      additionalHeaders: headers, closeTimeout: .seconds(1))
-        let welcomed = WelcomeFlag()
+        let welcomed = ConnectionFlag()
+        let moved = ConnectionFlag()
         do {
             let close = try await WebSocketClient.connect(
                 url: url, configuration: webSocket, tlsConfiguration: configuration.tlsConfiguration, logger: logger
             ) { inbound, outbound, _ in
-                try await self.converse(url: url, inbound: inbound, outbound: outbound, welcomed: welcomed)
+                try await self.converse(url: url, inbound: inbound, outbound: outbound, welcomed: welcomed, moved: moved)
             }
-            return (welcomed.isSet, close.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) },
+            return (welcomed.isSet, moved.isSet, close.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) },
                     close?.reason ?? "closed")
         } catch {
-            return (welcomed.isSet, nil, "\(error)")
+            return (welcomed.isSet, moved.isSet, nil, "\(error)")
         }
     }
 
     /// Runs one connection: the reader, the liveness check and the connection's jobs,
     /// until the gateway closes it or goes silent.
     private func converse(url: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-                          welcomed: WelcomeFlag) async throws {
+                          welcomed: ConnectionFlag, moved: ConnectionFlag) async throws {
         let (jobs, jobSink) = AsyncStream.makeStream(of: ConnectionJob.self)
-        let link = Link(url: url, outbound: outbound, jobs: jobSink)
+        let link = Link(url: url, outbound: outbound, jobs: jobSink, moved: moved)
         shared.withLock { $0.link = link }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -94,7 +98,7 @@ extension StreamgateClient {
         link.finishJobs()
     }
 
-    private func read(_ inbound: WebSocketInboundStream, link: Link, welcomed: WelcomeFlag) async throws {
+    private func read(_ inbound: WebSocketInboundStream, link: Link, welcomed: ConnectionFlag) async throws {
         for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) {
             link.touch()
             switch message {
@@ -163,6 +167,8 @@ extension StreamgateClient {
                                              endpoint: subscription.endpoint))
         case "token_expiring":
             link.run { await self.refreshToken() }
+        case "moving":
+            move(within: .milliseconds(max(0, reply.reconnectWithinMs ?? 0)), link: link)
         case "error":
             react(to: reply.error, of: subscription, link: link)
         default:
@@ -184,6 +190,34 @@ extension StreamgateClient {
         for subscription in subscriptions where subscription.isActive {
             _ = subscription.resumeIfSuspended()
             link.run { await self.sendSubscribe(subscription) }
+        }
+    }
+
+    /// The node drains (`moving`, docs/protocol.md): leave it at a random moment
+    /// within the window it gave, so that its clients do not all reach the other
+    /// nodes at once; until then it still delivers. Requests made from then on
+    /// wait for the next node, those already sent are answered here (a publish
+    /// learns where its record landed); then the client closes (1000) and the
+    /// connect loop goes to the next node at once and resumes every subscription.
+    private func move(within window: Duration, link: Link) {
+        guard link.scheduleMove() else { return }
+        emit(.moving(url: link.url, reconnectWithin: window))
+        let delay = window * Double.random(in: 0..<1)
+        link.run {
+            do { try await Task.sleep(for: delay) } catch { return }  // the connection ended first
+            let leaving = self.shared.withLock { state -> Bool in
+                guard state.link === link, state.connection == .connected else { return false }
+                state.connection = .reconnecting
+                return true
+            }
+            guard leaving else { return }
+            self.emit(.state(.reconnecting))
+            let deadline = ContinuousClock.now + self.configuration.requestTimeout
+            while !self.shared.withLock({ $0.pending.isEmpty }), ContinuousClock.now < deadline {
+                do { try await Task.sleep(for: .milliseconds(10)) } catch { return }
+            }
+            link.moved.set()
+            await link.close(within: .seconds(1))
         }
     }
 

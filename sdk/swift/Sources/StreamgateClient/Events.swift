@@ -19,6 +19,9 @@ public enum ClientEvent: Sendable {
     case connected(url: String, subject: String?, expiresAt: Double?)
     /// The connection to `url` ended: the close code when the gateway sent one, and why.
     case disconnected(url: String, code: Int?, reason: String)
+    /// The node at `url` drains and asked the client to move: within `reconnectWithin`
+    /// it finishes its requests there, connects to the next node and resumes.
+    case moving(url: String, reconnectWithin: Duration)
     /// The token provider's new token was accepted in-band.
     case tokenRefreshed
     /// Something the application should know that belongs to no request: a revoked

@@ -12,11 +12,16 @@ final class Link: Sendable {
     private let outbound: WebSocketOutboundWriter
     private let jobs: AsyncStream<ConnectionJob>.Continuation
     private let heard: Mutex<(lastFrame: ContinuousClock.Instant, lastPing: ContinuousClock.Instant)>
+    /// Set when the client leaves the node because it drains (`moving`).
+    let moved: ConnectionFlag
+    private let moveScheduled = Atomic<Bool>(false)
 
-    init(url: String, outbound: WebSocketOutboundWriter, jobs: AsyncStream<ConnectionJob>.Continuation) {
+    init(url: String, outbound: WebSocketOutboundWriter, jobs: AsyncStream<ConnectionJob>.Continuation,
+         moved: ConnectionFlag) {
         self.url = url
         self.outbound = outbound
         self.jobs = jobs
+        self.moved = moved
         let now = ContinuousClock.now
         heard = Mutex((now, now))
     }
@@ -32,6 +37,11 @@ final class Link: Sendable {
             _ = await group.next()
             group.cancelAll()
         }
+    }
+
+    /// True the first time only: a node that repeats `moving` gets one move.
+    func scheduleMove() -> Bool {
+        moveScheduled.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 
     /// Runs `job` beside the reader, on this connection.
@@ -56,9 +66,10 @@ final class Link: Sendable {
     }
 }
 
-/// Whether a node welcomed the client on a connection: a successful connection
-/// resets the backoff.
-final class WelcomeFlag: Sendable {
+/// Something that became true on a connection and stays so: a node welcomed the
+/// client (a successful connection resets the backoff), or the client left a
+/// draining node on its request (the next connect needs no backoff).
+final class ConnectionFlag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .relaxed) }
     var isSet: Bool { value.load(ordering: .relaxed) }

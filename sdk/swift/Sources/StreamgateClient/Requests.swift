@@ -4,12 +4,11 @@ import Synchronization
 /// on its own (resubscribes, token refreshes, unsubscribes).
 extension StreamgateClient {
     /// Sends `body` with a fresh id and returns its reply; throws the reply's error,
-    /// `disconnected` when the connection ends first, or `timeout`.
+    /// `disconnected` when the connection ends first, `timeout`, or `RequestNotSent`
+    /// when there is no connection to send it on (nothing reached the gateway).
     func request(_ body: Request, for subscription: Subscription? = nil) async throws -> Reply {
         let (link, id, replies) = try shared.withLock { state in
-            guard let link = state.link, state.connection == .connected else {
-                throw StreamgateError(code: .disconnected, message: "not connected", endpoint: body.endpoint)
-            }
+            guard let link = state.link, state.connection == .connected else { throw RequestNotSent() }
             let id = state.nextRequestID
             state.nextRequestID += 1
             let (replies, sink) = AsyncThrowingStream.makeStream(of: Reply.self)
@@ -108,6 +107,9 @@ extension StreamgateClient {
         }
     }
 
+    /// `request` found no connection to send on: the gateway got nothing.
+    struct RequestNotSent: Error {}
+
     func unsubscribe(_ subscription: Subscription) async {
         guard subscription.isActive else { return }
         let connected = shared.withLock { state -> Bool in
@@ -121,8 +123,14 @@ extension StreamgateClient {
     }
 
     func publish(_ body: Request) async throws -> Published {
-        try await connected()
-        let reply = try await request(body)
+        var answer: Reply?
+        while answer == nil {
+            try await connected()
+            // Between `connected()` and the send the client may have begun leaving a
+            // draining node: the record was not sent, so wait for the next node.
+            do { answer = try await request(body) } catch is RequestNotSent { continue }
+        }
+        let reply = answer!
         guard let partition = reply.partition, let offset = reply.offset else {
             throw StreamgateError(code: .badRequest, message: "the gateway's published reply lacks partition or offset", endpoint: body.endpoint)
         }

@@ -50,10 +50,12 @@ struct Reply: Decodable, Sendable {
     var reason: String?
     var epoch: String?
     var seq: Int64?
+    var reconnectWithinMs: Int?
 
     enum CodingKeys: String, CodingKey {
         case type, id, code, message, endpoint, subject, partition, offset, count, source, reason, epoch, seq
         case expiresAt = "expires_at", currentEpoch = "current_epoch", fromSeq = "from_seq", toSeq = "to_seq"
+        case reconnectWithinMs = "reconnect_within_ms"
     }
 
     init(from decoder: any Decoder) throws {
@@ -76,6 +78,7 @@ struct Reply: Decodable, Sendable {
         reason = try c.decodeIfPresent(String.self, forKey: .reason)
         epoch = try c.decodeIfPresent(String.self, forKey: .epoch)
         seq = try c.decodeIfPresent(Int64.self, forKey: .seq)
+        reconnectWithinMs = try? c.decodeIfPresent(Int.self, forKey: .reconnectWithinMs)
     }
 
     /// Nil when the frame is not a JSON object with a `type` (ignored: a later
