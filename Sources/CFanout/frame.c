@@ -32,6 +32,7 @@ static cf_frame *frame_alloc(size_t length, const char *endpoint, size_t endpoin
     f->endpoint[endpoint_length] = '\0';
     f->endpoint_hash = cfi_endpoint_hash(endpoint, endpoint_length);
     f->bytes = (uint8_t *)f->endpoint + endpoint_length + 1;
+    f->created_ns = cfi_now_ns();
     return f;
 }
 

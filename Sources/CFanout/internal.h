@@ -59,6 +59,7 @@ struct cf_frame {
     size_t length;            /* encoded bytes */
     char *endpoint;           /* points into this allocation, NUL-terminated */
     uint8_t *bytes;           /* points into this allocation */
+    uint64_t created_ns;      /* monotonic: the delivery-latency histogram's start */
 };
 
 /* A frame (or raw HTTP bytes) owned by one connection's output queue. */
@@ -194,6 +195,14 @@ typedef struct loop_stats {
     uint64_t delayed_write_periods, handshake_timeouts, epoll_errors, draining_refusals;
 } loop_stats;
 
+/* histogram.c: single writer (the loop), relaxed stores; readers copy. */
+void cfi_histogram_observe(cf_histogram *h, uint64_t ns);
+void cfi_histogram_read(const cf_histogram *h, cf_histogram *out);
+
+/* Frames published with subscribers since the last flush whose latency is
+ * timed at that flush (more wait untimed: the histogram samples). */
+#define LATENCY_SAMPLES 256
+
 /* Single-writer counters read by other threads: relaxed atomic store, no lock. */
 #define STAT_ADD(loop, field, n) \
     __atomic_store_n(&(loop)->stats.field, (loop)->stats.field + (n), __ATOMIC_RELAXED)
@@ -247,6 +256,12 @@ struct cf_loop {
     bool accept_paused;      /* out of descriptors: listener off until the next tick */
     uint64_t stop_deadline_ms;
     loop_stats stats;
+    uint64_t queue_depth;    /* atomic, written under queue_lock: commands waiting */
+    uint64_t commands_run;   /* single writer */
+    cf_histogram turn_duration;
+    cf_histogram delivery_latency;
+    uint64_t latency_pending[LATENCY_SAMPLES]; /* created_ns of frames awaiting their flush */
+    uint32_t latency_pending_count;
 };
 
 typedef struct static_route {

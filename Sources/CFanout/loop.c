@@ -184,6 +184,7 @@ void cfi_loop_submit_many(cf_loop *loop, const loop_cmd *cmds, size_t count) {
     }
     memcpy(loop->queue + loop->queue_length, cmds, count * sizeof(loop_cmd));
     loop->queue_length += count;
+    __atomic_store_n(&loop->queue_depth, loop->queue_length, __ATOMIC_RELAXED);
     if (!loop->wake_pending && current_loop != loop) {
         loop->wake_pending = true;
         wake = true;
@@ -220,6 +221,8 @@ static void publish(cf_loop *loop, cf_frame *frame) {
         delivered += cfi_conn_enqueue(c, frame);
     }
     STAT_ADD(loop, messages_delivered, delivered);
+    if (delivered && loop->latency_pending_count < LATENCY_SAMPLES)
+        loop->latency_pending[loop->latency_pending_count++] = frame->created_ns;
 }
 
 static void begin_stop(cf_loop *loop) {
@@ -256,8 +259,10 @@ static void run_commands(cf_loop *loop) {
     loop->queue = loop->work;
     loop->queue_capacity = loop->work_capacity;
     loop->queue_length = 0;
+    __atomic_store_n(&loop->queue_depth, 0, __ATOMIC_RELAXED);
     loop->wake_pending = false;
     pthread_mutex_unlock(&loop->queue_lock);
+    __atomic_store_n(&loop->commands_run, loop->commands_run + n, __ATOMIC_RELAXED);
     loop->work = cmds;
     loop->work_capacity = cmds_capacity;
 
@@ -520,10 +525,23 @@ static uint32_t loop_write_delay(const cf_loop *loop) {
 
 /* Writes what is queued, unless a write delay is in force and not yet over:
  * then the frames wait, and later ones join them in the same write. */
+/* The frames published since the last flush were written by it (or queued
+ * behind a slow reader's earlier bytes, which is the reader's latency). */
+static void time_flushed_frames(cf_loop *loop) {
+    if (!loop->latency_pending_count) return;
+    uint64_t now = cfi_now_ns();
+    for (uint32_t i = 0; i < loop->latency_pending_count; i++) {
+        uint64_t created = loop->latency_pending[i];
+        cfi_histogram_observe(&loop->delivery_latency, now > created ? now - created : 0);
+    }
+    loop->latency_pending_count = 0;
+}
+
 static void flush_when_due(cf_loop *loop, uint64_t now) {
     uint32_t delay = loop_write_delay(loop);
     if (delay && now < loop->next_flush_ms) return;
     cfi_loop_flush(loop);
+    time_flushed_frames(loop);
     loop->next_flush_ms = now + delay;
 }
 
@@ -721,6 +739,7 @@ void *cfi_loop_run(void *arg) {
     loop->pacing_cpu_ns = thread_cpu_ns();
     for (;;) {
         int n = wait_for_events(loop, events, wait_timeout_ns(loop, &sched));
+        uint64_t turn_started = cfi_now_ns();
         handle_events(loop, events, n);
         run_source_tick(loop, &sched);
         run_all_commands(loop);
@@ -728,6 +747,7 @@ void *cfi_loop_run(void *arg) {
         flush_when_due(loop, now);
         if (now >= sched.next_tick) run_timer_tick(loop, &sched, now);
         cfi_loop_free_dead(loop);
+        cfi_histogram_observe(&loop->turn_duration, cfi_now_ns() - turn_started);
         if (loop->stopping && (loop->conn_count == 0 || now >= loop->stop_deadline_ms)) break;
     }
     finish_loop(loop);

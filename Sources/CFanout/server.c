@@ -238,6 +238,16 @@ void cf_server_get_stats(const cf_server *s, cf_stats *out) {
     }
 }
 
+void cf_server_get_loop_stats(const cf_server *s, int index, cf_loop_stats *out) {
+    memset(out, 0, sizeof(*out));
+    if (index < 0 || index >= s->loop_count) return;
+    const cf_loop *l = &s->loops[index];
+    out->command_queue_depth = __atomic_load_n(&l->queue_depth, __ATOMIC_RELAXED);
+    out->commands_run = __atomic_load_n(&l->commands_run, __ATOMIC_RELAXED);
+    cfi_histogram_read(&l->turn_duration, &out->turn_duration);
+    cfi_histogram_read(&l->delivery_latency, &out->delivery_latency);
+}
+
 /* ---------------------------------------------- thread-safe entry points -- */
 
 static cf_loop *loop_of(cf_server *s, cf_conn_id conn) {

@@ -259,3 +259,48 @@ def test_cache_evictions_and_reads_from_kafka_are_counted(gateway_factory, creat
     assert samples['streamgate_replays_total{result="started"}'] == 1
     assert samples['streamgate_replays_total{result="refused"}'] == 0
     assert samples["streamgate_replay_queue_depth"] == 0
+
+
+def test_the_loops_report_their_queues_turns_and_the_latency_records_spend_in_the_gateway(
+        gateway_factory, create_topic, producer):
+    topic = create_topic()
+    admin_port = free_port()
+    gw = gateway_factory([topic], {"admin": {"enabled": True, "host": "127.0.0.1", "port": admin_port}})
+    admin = f"http://127.0.0.1:{admin_port}"
+    wait_admin(admin)
+    loops = gw.config["event_loops"]
+    before = scrape(admin)
+
+    async def body():
+        clients = [await WsClient.connect(gw.ws_url, name=f"c{i}") for i in range(4)]
+        for client in clients:
+            await client.subscribe(f"/{topic}/k")
+        await asyncio.to_thread(producer.produce, topic, [("k", b"m%d" % i) for i in range(50)])
+        for client in clients:
+            await client.wait_deliveries(50)
+        for client in clients:
+            await client.close()
+
+    run_async(body())
+    after = scrape(admin)
+    for loop in range(loops):
+        label = f'loop="{loop}"'
+        assert after[f"streamgate_loop_command_queue_depth{{{label}}}"] >= 0
+        assert after[f"streamgate_loop_commands_total{{{label}}}"] > before[f"streamgate_loop_commands_total{{{label}}}"]
+        turns = after[f"streamgate_loop_turn_duration_seconds_count{{{label}}}"]
+        assert turns > before[f"streamgate_loop_turn_duration_seconds_count{{{label}}}"]
+        assert after[f'streamgate_loop_turn_duration_seconds_bucket{{{label},le="+Inf"}}'] == turns
+        assert 0 < after[f"streamgate_loop_turn_duration_seconds_sum{{{label}}}"] < turns  # each turn well under 1 s
+    # One observation per record and loop with subscribers: the four clients
+    # sit on one or both loops, so 50 or 100 observations.
+    timed = after["streamgate_delivery_latency_seconds_count"] - before["streamgate_delivery_latency_seconds_count"]
+    assert timed in (50, 100), timed
+    buckets = sorted(((float(name.split('le="')[1].rstrip('"}')) if "+Inf" not in name else float("inf")), value)
+                     for name, value in after.items() if name.startswith("streamgate_delivery_latency_seconds_bucket"))
+    assert [b for b, _ in buckets][:3] == [0.00005, 0.0001, 0.00025], buckets
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts), "buckets are cumulative"
+    assert counts[-1] == after["streamgate_delivery_latency_seconds_count"]
+    # On an idle loopback machine a record is written within 100 ms of its framing.
+    within_100ms = dict(buckets)[0.1]
+    assert within_100ms >= 0.95 * counts[-1], buckets

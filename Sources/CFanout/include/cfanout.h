@@ -137,6 +137,29 @@ typedef struct cf_stats {
     uint64_t draining_refusals;     /* upgrades refused (503) because the node is draining */
 } cf_stats;
 
+/* A duration histogram with fixed bounds (cf_histogram_bound_ns): counts[i]
+ * observations in (bound(i-1), bound(i)] (not cumulative); the last bucket
+ * is unbounded. */
+#define CF_HISTOGRAM_BUCKETS 14
+typedef struct cf_histogram {
+    uint64_t counts[CF_HISTOGRAM_BUCKETS];
+    uint64_t sum_ns;
+} cf_histogram;
+
+/* The upper bound of bucket i in ns (UINT64_MAX for the last). */
+uint64_t cf_histogram_bound_ns(int bucket);
+
+/* What one loop says about itself (cf_server_get_loop_stats). */
+typedef struct cf_loop_stats {
+    uint64_t command_queue_depth;  /* commands posted to the loop and not yet taken */
+    uint64_t commands_run;         /* monotonic */
+    cf_histogram turn_duration;    /* the work of each turn: from epoll's wake-up to the turn's end */
+    cf_histogram delivery_latency; /* a published frame with subscribers on the loop: from its
+                                    * creation (the host framed the record) to the end of the
+                                    * flush that wrote it to their sockets, once per frame and loop
+                                    * (at most 256 frames per flush are timed) */
+} cf_loop_stats;
+
 /* --------------------------------------------------------------- server -- */
 
 /* Fills config with the defaults documented in docs/configuration.md. */
@@ -195,6 +218,8 @@ void cf_server_stop(cf_server *server);
 void cf_server_destroy(cf_server *server);
 
 void cf_server_get_stats(const cf_server *server, cf_stats *out);
+/* One loop's (0 <= loop < cf_server_loop_count); read without locking. */
+void cf_server_get_loop_stats(const cf_server *server, int loop, cf_loop_stats *out);
 
 /* ------------------------------------------ THREAD-SAFE entry points -- */
 

@@ -139,6 +139,13 @@ final class FanoutServer: @unchecked Sendable {
 
     var isDraining: Bool { cf_server_is_draining(server) != 0 }
 
+    /// One loop's queue depth, commands run and histograms (read without locks).
+    func loopStats(_ index: Int) -> cf_loop_stats {
+        var stats = cf_loop_stats()
+        cf_server_get_loop_stats(server, Int32(index), &stats)
+        return stats
+    }
+
     func stats() -> cf_stats {
         var stats = cf_stats()
         cf_server_get_stats(server, &stats)

@@ -58,14 +58,18 @@ final class GatewayMetrics: Sendable {
 
     let registry = PrometheusCollectorRegistry()
     private let read: @Sendable () -> Readings
+    /// Families written beside the registry's (`PrometheusText`).
+    private let supplement: @Sendable (inout PrometheusText) -> Void
     /// The counters, each with the reading it stands for.
     private let counters: [(counter: Counter, value: KeyPath<Readings, UInt64> & Sendable)]
     private let gauges: [(gauge: Gauge, value: KeyPath<Readings, UInt64> & Sendable)]
     /// What each counter was last moved to (the registry only adds).
     private let copied: Mutex<[UInt64]>
 
-    init(read: @escaping @Sendable () -> Readings) {
+    init(read: @escaping @Sendable () -> Readings,
+         supplement: @escaping @Sendable (inout PrometheusText) -> Void = { _ in }) {
         self.read = read
+        self.supplement = supplement
         let r = registry
         func counter(_ name: String, _ labels: [(String, String)] = [], _ help: String) -> Counter {
             r.makeCounter(name: "streamgate_" + name, labels: labels, help: help)
@@ -137,6 +141,8 @@ final class GatewayMetrics: Sendable {
             }
             for entry in gauges { entry.gauge.set(Double(readings[keyPath: entry.value])) }
         }
-        return registry.emitToBuffer()
+        var text = PrometheusText()
+        supplement(&text)
+        return registry.emitToBuffer() + text.bytes
     }
 }

@@ -76,6 +76,8 @@ struct Gateway {
                 replaysStarted: control.replayer?.readsStarted ?? 0, replaysRefused: control.replayer?.readsRefused ?? 0,
                 replaysExpired: control.replayer?.readsExpired ?? 0, draining: server.isDraining ? 1 : 0,
                 refusedWhileDraining: stats.draining_refusals)
+        } supplement: { [server] text in
+            LoopMetrics.write(server, into: &text)
         }
     }
 
