@@ -216,6 +216,15 @@ final class KafkaConsumer: @unchecked Sendable {
         return n
     }
 
+    /// The partition's high watermark as of the last fetch response
+    /// (`rd_kafka_get_watermark_offsets`: local, non-blocking); nil before any.
+    func cachedLogEnd(topic: String, partition: Int32) -> Int64? {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+
     func destroy() {
         if let queue {
             rd_kafka_queue_destroy(queue)

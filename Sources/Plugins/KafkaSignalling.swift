@@ -12,6 +12,7 @@ final class KafkaSignalling: Sendable {
     private struct Active: @unchecked Sendable {
         let consumer: KafkaConsumer
         let eventFD: Int32
+        let partitions: [PartitionKey]
     }
 
     private let active = Mutex<Active?>(nil)
@@ -30,7 +31,8 @@ final class KafkaSignalling: Sendable {
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { return nil }
         consumer.signalQueue(on: fd)
-        active.withLock { $0 = Active(consumer: consumer, eventFD: fd) }
+        let partitions = assigned.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        active.withLock { $0 = Active(consumer: consumer, eventFD: fd, partitions: partitions) }
         return fd
     }
 
@@ -44,6 +46,19 @@ final class KafkaSignalling: Sendable {
             // non-empty: signal ourselves so the loop comes back next turn.
             var one: UInt64 = 1
             _ = write(active.eventFD, &one, 8)
+        }
+    }
+
+    /// The high watermarks librdkafka last fetched (no network call), under
+    /// the lock that `finish` takes before it destroys the consumer, so a
+    /// scrape never reads a freed handle.
+    func logEnds() -> [PartitionLogEnd] {
+        active.withLock { active in
+            guard let active else { return [] }
+            return active.partitions.compactMap { key in
+                active.consumer.cachedLogEnd(topic: key.topic, partition: key.partition)
+                    .map { PartitionLogEnd(topic: key.topic, partition: key.partition, endOffset: $0) }
+            }
         }
     }
 

@@ -113,6 +113,11 @@ public struct KafkaSource: SignallingSource, CustomStringConvertible {
     }
 }
 
+/// Consumer lag: the host subtracts its positions from these.
+extension KafkaSource: LogEndReportingSource {
+    public func partitionLogEnds() -> [PartitionLogEnd] { signalling.logEnds() }
+}
+
 /// Client publishes are produced by the source's own producer.
 extension KafkaSource: PublishingSource {
     public func publish(_ request: PublishRequest,

@@ -304,3 +304,67 @@ def test_the_loops_report_their_queues_turns_and_the_latency_records_spend_in_th
     # On an idle loopback machine a record is written within 100 ms of its framing.
     within_100ms = dict(buckets)[0.1]
     assert within_100ms >= 0.95 * counts[-1], buckets
+
+
+def test_per_partition_progress_lag_and_resumes_by_source_and_result(gateway_factory, create_topic, producer):
+    topic = create_topic(partitions=2)
+    admin_port = free_port()
+    gw = gateway_factory([topic], {"admin": {"enabled": True, "host": "127.0.0.1", "port": admin_port},
+                                   "recovery": {"cache": {"max_messages": 3}}})
+    admin = f"http://127.0.0.1:{admin_port}"
+    wait_admin(admin)
+    reports = producer.produce(topic, [(f"k{i % 4}", b"v%d" % i) for i in range(40)])
+    last = {}
+    count = {}
+    for report in reports:
+        last[report.partition] = max(last.get(report.partition, -1), report.offset)
+        count[report.partition] = count.get(report.partition, 0) + 1
+
+    def caught_up():
+        samples = scrape(admin)
+        return samples if all(
+            samples.get(f'streamgate_source_position{{topic="{topic}",partition="{p}"}}') == last[p] + 1
+            for p in last) else None
+
+    import time
+    deadline = time.monotonic() + 10
+    while not (samples := caught_up()):
+        assert time.monotonic() < deadline, "the source positions did not reach the produced offsets"
+        time.sleep(0.05)
+    for p in last:
+        labels = f'{{topic="{topic}",partition="{p}"}}'
+        assert samples[f"streamgate_source_records_total{labels}"] == count[p]
+        assert samples[f"streamgate_source_log_end_offset{labels}"] == last[p] + 1
+        assert samples[f"streamgate_source_lag{labels}"] == 0
+
+    by_key = {}
+    for i, report in enumerate(reports):
+        by_key.setdefault(f"k{i % 4}", []).append(report)
+    k0 = by_key["k0"]
+    endpoint = f"/{topic}/k0"
+
+    async def body():
+        client = await WsClient.connect(gw.ws_url)
+        await client.subscribe(endpoint)
+        # Learn the epoch from the live marker; resume within the cache (the
+        # last 3 messages), older than it (read from Kafka), and from a stale epoch.
+        live = await client.next_text()
+        assert live["type"] == "live", live
+        epoch = live["epoch"]
+        await client.unsubscribe(endpoint)
+        for seq in (k0[-2].offset, k0[1].offset):
+            await client.request({"type": "subscribe", "endpoint": endpoint, "from": {"epoch": epoch, "seq": seq}})
+            while (await client.next_text())["type"] != "replayed":
+                pass
+            await client.unsubscribe(endpoint)
+        await client.request({"type": "subscribe", "endpoint": endpoint, "from": {"epoch": "0000000000000000", "seq": 1}})
+        while (await client.next_text())["type"] != "notice":
+            pass
+        await client.close()
+
+    run_async(body())
+    after = scrape(admin)
+    assert after['streamgate_resumes_total{source="cache",result="replayed"}'] == 1
+    assert after['streamgate_resumes_total{source="kafka",result="replayed"}'] == 1
+    assert after['streamgate_resumes_total{source="cache",result="stale_epoch"}'] == 1
+    assert after['streamgate_resumes_total{source="kafka",result="failed"}'] == 0

@@ -172,4 +172,4 @@ def test_a_plugin_built_against_another_api_version_is_refused(tmp_path, major, 
     result = check_config(tmp_path, {"plugins": [str(library)], "source": {"plugin": "generator", "options": {}}})
     assert result.returncode == 2
     assert str(library) in result.stderr and f"plugin API {major}.{minor}" in result.stderr
-    assert "this gateway has 2.2" in result.stderr and "rebuild" in result.stderr
+    assert "this gateway has 2.3" in result.stderr and "rebuild" in result.stderr

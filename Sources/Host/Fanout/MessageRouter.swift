@@ -18,6 +18,8 @@ final class MessageRouter: MessageSink {
     private let routed = Atomic<UInt64>(0)
     private let unroutable = Atomic<UInt64>(0)
     private let ready = Atomic<Bool>(false)
+    /// Records consumed and positions, per partition (metrics: consumer lag).
+    let progress = PartitionProgress()
 
     init(mapper: any EndpointMapper, fanout: any RoutedRecordSink, readiness: any FanoutPort, logger: Logger) {
         self.mapper = mapper
@@ -34,6 +36,7 @@ final class MessageRouter: MessageSink {
     var isReady: Bool { ready.load(ordering: .acquiring) }
 
     func deliver(_ record: SourceRecord) {
+        progress.consumed(topic: record.topic, partition: record.partition, offset: record.offset)
         guard let key = record.key, let endpoint = mapper.endpoint(topic: record.topic, key: key) else {
             unroutable.add(1, ordering: .relaxed)
             return
@@ -65,6 +68,7 @@ final class MessageRouter: MessageSink {
 
     func partitionStarted(_ start: PartitionStart) {
         endOfBatch()
+        progress.started(start)
         fanout.partitionStarted(start)
     }
 

@@ -35,6 +35,8 @@ final class CachedFanout: Sendable {
     private let ledger: any SubscriptionLedger
     private let configuration: RecoveryConfiguration
     private let maxReplayBytes: Int
+    /// How resumes ended (metrics).
+    let resumes = ResumeCounters()
 
     init(configuration: RecoveryConfiguration, fanout: any FanoutPort, ledger: any SubscriptionLedger,
          maxOutputBytes: Int)
@@ -119,6 +121,7 @@ final class CachedFanout: Sendable {
             // serve for this topic: say so, then go on live.
             let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: position.epoch,
                                                    current: s.cache.epoch(of: endpoint))
+            resumes.count(.cache, .staleEpoch)
             return queue(conn, endpoint, subscription, frames: snapshot(s, endpoint, options), notices: [notice],
                          marker: livePosition(s, endpoint))
         }
@@ -138,8 +141,10 @@ final class CachedFanout: Sendable {
         }
         let cached = s.cache.messages(of: endpoint, in: partition, after: position.seq)
         guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
+            resumes.count(.cache, .tooLarge)
             return refuseTooLarge(conn, endpoint, subscription, count: cached.count)
         }
+        resumes.count(.cache, .replayed)
         return queue(conn, endpoint, subscription, frames: cached.map { cf_frame_retain($0.frame) }, notices: [],
                      marker: ClientProtocol.replayed(endpoint: endpoint, count: cached.count, source: "cache"))
     }
@@ -165,6 +170,7 @@ final class CachedFanout: Sendable {
             else {
                 fetched.take().forEach { cf_frame_release($0) }
                 beforeAnswer()
+                resumes.count(.kafka, .staleEpoch)
                 let notice = ClientProtocol.staleEpoch(endpoint: endpoint, epoch: request.epoch,
                                                        current: s.cache.epoch(of: endpoint))
                 return .finished(queue(conn, endpoint, subscription, frames: [], notices: [notice], marker: nil))
@@ -180,9 +186,11 @@ final class CachedFanout: Sendable {
             guard fits(count, fetched.bytes + cached.reduce(0) { $0 + $1.bytes }) else {
                 fetched.take().forEach { cf_frame_release($0) }
                 beforeAnswer()
+                resumes.count(.kafka, .tooLarge)
                 return .finished(refuseTooLarge(conn, endpoint, subscription, count: count))
             }
             beforeAnswer()
+            resumes.count(.kafka, lost == nil ? .replayed : .gap)
             return .finished(queue(
                 conn, endpoint, subscription, frames: fetched.take() + cached.map { cf_frame_retain($0.frame) },
                 notices: notices, marker: ClientProtocol.replayed(endpoint: endpoint, count: count, source: "kafka")))
@@ -194,7 +202,8 @@ final class CachedFanout: Sendable {
         -> Outcome
     {
         state.withLock { _ in
-            queue(conn, endpoint, subscription, frames: [],
+            resumes.count(.kafka, .staleEpoch)
+            return queue(conn, endpoint, subscription, frames: [],
                   notices: [ClientProtocol.staleEpoch(endpoint: endpoint, epoch: epoch, current: current)], marker: nil)
         }
     }
@@ -213,8 +222,10 @@ final class CachedFanout: Sendable {
                 endpoint: endpoint, epoch: request.epoch, fromSeq: request.fromOffset, toSeq: covered - 1,
                 reason: "older than this node's cache, and the source keeps no history")
             guard fits(cached.count, cached.reduce(0) { $0 + $1.bytes }) else {
+                resumes.count(.cache, .tooLarge)
                 return refuseTooLarge(conn, endpoint, subscription, count: cached.count)
             }
+            resumes.count(.cache, .gap)
             return queue(conn, endpoint, subscription, frames: cached.map { cf_frame_retain($0.frame) }, notices: [gap],
                          marker: ClientProtocol.replayed(endpoint: endpoint, count: cached.count, source: "cache"))
         }
@@ -266,6 +277,7 @@ final class CachedFanout: Sendable {
                                    nowNs: nowNs)
                 ready.append(ReadyWaiter(conn: w.conn, endpoint: w.endpoint, subscription: w.subscription, outcome: outcome))
             } else if nowNs >= w.deadlineNs {
+                resumes.count(.cache, .unavailable)
                 fanout.sendText(w.conn, ClientProtocol.error(
                     .resumeUnavailable,
                     "this node has not reached seq \(w.position.seq) of this endpoint within recovery.replay.resume_wait_ms; resume again later or elsewhere",

@@ -115,6 +115,7 @@ final class ResumeCoordinator: RoutedRecordSink {
     private func fail(_ conn: cf_conn_id, endpoint: String, subscription: UInt64, _ code: ClientProtocol.ErrorCode,
                       _ message: String)
     {
+        cache.resumes.count(.kafka, .failed)
         ledger.forget(conn, endpoint: endpoint, subscription: subscription) {
             fanout.sendText(conn, ClientProtocol.error(code, message, endpoint: endpoint, id: nil))
         }

@@ -76,8 +76,10 @@ struct Gateway {
                 replaysStarted: control.replayer?.readsStarted ?? 0, replaysRefused: control.replayer?.readsRefused ?? 0,
                 replaysExpired: control.replayer?.readsExpired ?? 0, draining: server.isDraining ? 1 : 0,
                 refusedWhileDraining: stats.draining_refusals)
-        } supplement: { [server] text in
+        } supplement: { [server, router, control, source = plugins.source] text in
             LoopMetrics.write(server, into: &text)
+            SourceMetrics.write(progress: router.progress, source: source, into: &text)
+            ResumeMetrics.write(control.cache.resumes, into: &text)
         }
     }
 
