@@ -210,7 +210,7 @@ final class KafkaConsumer: @unchecked Sendable {
                 topic: topic, partition: m.partition, offset: m.offset,
                 timestampMs: rd_kafka_message_timestamp(message, nil),
                 epoch: epochs[PartitionKey(topic: topic, partition: m.partition)] ?? "",
-                key: key, value: value))
+                key: key, value: value, traceParent: KafkaHeaders.traceParent(of: message)))
         }
         sink.endOfBatch()
         return n

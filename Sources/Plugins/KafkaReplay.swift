@@ -73,7 +73,8 @@ extension KafkaConsumer {
             let value = UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len)
             let more = reader.read(SourceRecord(
                 topic: request.topic, partition: request.partition, offset: m.offset,
-                timestampMs: rd_kafka_message_timestamp(message, nil), epoch: request.epoch, key: key, value: value))
+                timestampMs: rd_kafka_message_timestamp(message, nil), epoch: request.epoch, key: key, value: value,
+                traceParent: KafkaHeaders.traceParent(of: message)))
             if !more { return .stopped }
         }
         throw ReplayError("timed out after \(timeoutMs) ms reading \(request.topic)[\(request.partition)] from offset \(start)")

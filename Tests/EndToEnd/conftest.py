@@ -239,8 +239,8 @@ class KafkaProducer:
         self.errors: list[str] = []
 
     def produce(self, topic: str, items, timeout: float = 30.0) -> list[Produced]:
-        """Produces [(key, value), ...] in order, flushes, and returns their
-        delivery reports in produce order."""
+        """Produces [(key, value), ...] (or (key, value, headers)) in order,
+        flushes, and returns their delivery reports in produce order."""
         reports: dict[int, Produced] = {}
         errors: list[str] = []
 
@@ -256,12 +256,13 @@ class KafkaProducer:
             return callback
 
         items = list(items)
-        for index, (key, value) in enumerate(items):
+        for index, (key, value, *headers) in enumerate(items):
             if isinstance(key, str):
                 key = key.encode()
             while True:
                 try:
-                    self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery(index))
+                    self._producer.produce(topic, value=value, key=key, headers=headers[0] if headers else None,
+                                           on_delivery=on_delivery(index))
                     break
                 except BufferError:
                     self._producer.poll(0.05)
@@ -496,6 +497,7 @@ class Delivery:
     seq: int
     timestamp_ms: int
     payload: bytes
+    traceparent: str | None = None
 
 
 def start_generator_gateway(tmp_path: Path, options: dict, overrides: dict | None = None
@@ -529,7 +531,13 @@ def parse_delivery(frame: bytes) -> Delivery:
     assert len(frame) >= start + e_len + p_len, "delivery frame shorter than its endpoint and epoch"
     endpoint = frame[start:start + e_len].decode("utf-8")
     epoch = frame[start + e_len:start + e_len + p_len].decode("ascii")
-    return Delivery(kind, flags, endpoint, epoch, seq, ts, bytes(frame[start + e_len + p_len:]))
+    rest = start + e_len + p_len
+    traceparent = None
+    if flags & 2:  # trace context: one length byte, then the traceparent
+        t_len = frame[rest]
+        traceparent = frame[rest + 1:rest + 1 + t_len].decode("ascii")
+        rest += 1 + t_len
+    return Delivery(kind, flags, endpoint, epoch, seq, ts, bytes(frame[rest:]), traceparent)
 
 
 class WsClient:

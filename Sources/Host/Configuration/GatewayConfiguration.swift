@@ -51,6 +51,9 @@ struct GatewayConfiguration {
     var publishHeaders = true
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
     var admin: (host: String, port: Int)?
+    /// Forward records' W3C `traceparent` headers to clients in the delivery
+    /// frame, and clients' on their publishes (`tracing.propagate`).
+    var propagateTraceContext = false
     /// On SIGTERM, how long the node serves clients it told to move before it
     /// closes the rest (0: no drain, close every connection at once).
     var drainGracePeriodMs = 25_000
@@ -224,6 +227,10 @@ struct GatewayConfiguration {
             admin = (adminHost, adminPort)
         }
         try adminSection.finish()
+
+        let tracing = try root.section("tracing")
+        propagateTraceContext = try tracing.bool("propagate", default: false)
+        try tracing.finish()
 
         let drain = try root.section("drain")
         drainGracePeriodMs = try drain.int("grace_period_ms", default: drainGracePeriodMs, range: 0...3_600_000)

@@ -5,46 +5,60 @@ import CFanout
 ///
 ///     offset  size  field
 ///     0       1     kind = 1 (message)
-///     1       1     flags (bit 0: snapshot; others 0)
+///     1       1     flags (bit 0: snapshot; bit 1: trace context follows the epoch)
 ///     2       2     endpoint length E (big-endian)
 ///     4       2     epoch length P (big-endian)
 ///     6       8     seq (big-endian, the Kafka offset)
 ///     14      8     timestamp, ms since the Unix epoch (big-endian, -1 unknown)
 ///     22      E     endpoint (UTF-8)
 ///     22+E    P     epoch (ASCII)
-///     22+E+P  …     payload, byte for byte as produced
+///     with bit 1:   1 byte T, then T bytes of the record's W3C `traceparent`
+///     then    …     payload, byte for byte as produced
 enum DeliveryFrame {
     static let kindMessage: UInt8 = 1
     static let flagSnapshot: UInt8 = 1
+    static let flagTraceContext: UInt8 = 2
     static let fixedHeaderBytes = 22
 
     /// Returns a `cf_frame` owning one reference, or nil if out of memory or
     /// a name is too long for its 16-bit length.
     static func make(endpoint: String, epoch: String, seq: Int64, timestampMs: Int64, flags: UInt8 = 0,
-                     payload: UnsafeRawBufferPointer) -> OpaquePointer?
+                     traceParent: UnsafeRawBufferPointer? = nil, payload: UnsafeRawBufferPointer) -> OpaquePointer?
     {
         var endpoint = endpoint
         var epoch = epoch
         return endpoint.withUTF8 { name in
             epoch.withUTF8 { epochBytes -> OpaquePointer? in
-                guard name.count <= Int(UInt16.max), epochBytes.count <= Int(UInt16.max) else { return nil }
-                let total = fixedHeaderBytes + name.count + epochBytes.count + payload.count
+                guard name.count <= Int(UInt16.max), epochBytes.count <= Int(UInt16.max),
+                      (traceParent?.count ?? 0) <= Int(UInt8.max)
+                else { return nil }
+                let trace = traceParent.map { 1 + $0.count } ?? 0
+                let total = fixedHeaderBytes + name.count + epochBytes.count + trace + payload.count
                 var out: UnsafeMutablePointer<UInt8>?
                 let frame = name.withMemoryRebound(to: CChar.self) {
                     cf_frame_create(0, total, $0.baseAddress, $0.count, &out)
                 }
                 guard let frame, let out else { return nil }
                 out[0] = kindMessage
-                out[1] = flags
+                out[1] = traceParent == nil ? flags : flags | flagTraceContext
                 store(UInt16(name.count), at: out + 2)
                 store(UInt16(epochBytes.count), at: out + 4)
                 store(UInt64(bitPattern: seq), at: out + 6)
                 store(UInt64(bitPattern: timestampMs), at: out + 14)
                 var cursor = out + fixedHeaderBytes
-                for part in [UnsafeRawBufferPointer(name), UnsafeRawBufferPointer(epochBytes), payload] where part.count > 0 {
+                func append(_ part: UnsafeRawBufferPointer) {
+                    guard part.count > 0 else { return }
                     UnsafeMutableRawPointer(cursor).copyMemory(from: part.baseAddress!, byteCount: part.count)
                     cursor += part.count
                 }
+                append(UnsafeRawBufferPointer(name))
+                append(UnsafeRawBufferPointer(epochBytes))
+                if let traceParent {
+                    cursor.pointee = UInt8(traceParent.count)
+                    cursor += 1
+                    append(traceParent)
+                }
+                append(payload)
                 return frame
             }
         }

@@ -12,6 +12,7 @@ final class MessageRouter: MessageSink {
     private let pending = Mutex<PendingBatch>(PendingBatch())
     private static let maxBatch = 1024
     private let mapper: any EndpointMapper
+    private let framing: RecordFraming
     private let fanout: any RoutedRecordSink
     private let readiness: any FanoutPort
     private let logger: Logger
@@ -21,8 +22,11 @@ final class MessageRouter: MessageSink {
     /// Records consumed and positions, per partition (metrics: consumer lag).
     let progress = PartitionProgress()
 
-    init(mapper: any EndpointMapper, fanout: any RoutedRecordSink, readiness: any FanoutPort, logger: Logger) {
+    init(mapper: any EndpointMapper, framing: RecordFraming = RecordFraming(), fanout: any RoutedRecordSink,
+         readiness: any FanoutPort, logger: Logger)
+    {
         self.mapper = mapper
+        self.framing = framing
         self.fanout = fanout
         self.readiness = readiness
         self.logger = logger
@@ -41,10 +45,7 @@ final class MessageRouter: MessageSink {
             unroutable.add(1, ordering: .relaxed)
             return
         }
-        guard let frame = DeliveryFrame.make(
-            endpoint: endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
-            payload: record.value)
-        else {
+        guard let frame = framing.frame(record, endpoint: endpoint) else {
             logger.error("cannot frame a record of \(record.topic)[\(record.partition)]@\(record.offset): out of memory")
             return
         }

@@ -7,6 +7,7 @@ import StreamgatePluginAPI
 final class ReplayCollector: ReplayReader {
     private let job: SourceReplayer.Job
     private let mapper: any EndpointMapper
+    private let framing: RecordFraming
     private let maxMessages: Int
     private var pace: ReplayPace
     /// The endpoint's records read so far; released with the collector unless taken.
@@ -18,9 +19,10 @@ final class ReplayCollector: ReplayReader {
     private var finished: Int?
     private var tooLarge = false
 
-    init(job: SourceReplayer.Job, mapper: any EndpointMapper, maxMessages: Int, pace: ReplayPace) {
+    init(job: SourceReplayer.Job, mapper: any EndpointMapper, framing: RecordFraming, maxMessages: Int, pace: ReplayPace) {
         self.job = job
         self.mapper = mapper
+        self.framing = framing
         self.maxMessages = maxMessages
         self.pace = pace
         target = job.coveredFrom
@@ -40,10 +42,7 @@ final class ReplayCollector: ReplayReader {
                 tooLarge = true
                 return false
             }
-            if let frame = DeliveryFrame.make(
-                endpoint: job.endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
-                payload: record.value)
-            {
+            if let frame = framing.frame(record, endpoint: job.endpoint) {
                 frames.append(frame)
             }
         }

@@ -45,6 +45,7 @@ final class SourceReplayer: Service {
 
     private let source: any ReplayableSource
     private let mapper: any EndpointMapper
+    private let framing: RecordFraming
     private let configuration: RecoveryConfiguration
     private let logger: Logger
     private let jobs = Mutex<[Job]>([])
@@ -61,9 +62,12 @@ final class SourceReplayer: Service {
     var readsStarted: UInt64 { started.load(ordering: .relaxed) }
     var readsExpired: UInt64 { expired.load(ordering: .relaxed) }
 
-    init(source: any ReplayableSource, mapper: any EndpointMapper, configuration: RecoveryConfiguration, logger: Logger) {
+    init(source: any ReplayableSource, mapper: any EndpointMapper, framing: RecordFraming = RecordFraming(),
+         configuration: RecoveryConfiguration, logger: Logger)
+    {
         self.source = source
         self.mapper = mapper
+        self.framing = framing
         self.configuration = configuration
         self.logger = logger
     }
@@ -138,7 +142,7 @@ final class SourceReplayer: Service {
 
     private func run(_ job: Job) {
         let started = DispatchTime.now().uptimeNanoseconds
-        let reader = ReplayCollector(job: job, mapper: mapper, maxMessages: configuration.maxReplayMessages,
+        let reader = ReplayCollector(job: job, mapper: mapper, framing: framing, maxMessages: configuration.maxReplayMessages,
                                      pace: ReplayPace(recordsPerSecond: configuration.replayRecordsPerSecond, startNs: started))
         do {
             switch try source.replay(job.request, timeoutMs: configuration.replayTimeoutMs, reader: reader) {

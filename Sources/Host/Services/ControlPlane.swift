@@ -26,6 +26,7 @@ struct ControlPlane {
         var maxSubscriptionsPerConnection = 1_000
         var publish = PublishGate.Settings()
         var authentication = ConnectionAuthenticator.Settings()
+        var framing = RecordFraming()
 
         init() {}
 
@@ -33,9 +34,11 @@ struct ControlPlane {
             recovery = c.recovery
             maxOutputBytes = c.maxOutputBytes
             maxSubscriptionsPerConnection = c.maxSubscriptionsPerConnection
-            publish = .init(headers: c.publishHeaders, ratePerSecond: c.publishRatePerSecond, burst: c.publishBurst)
+            publish = .init(headers: c.publishHeaders, traceContext: c.propagateTraceContext,
+                            ratePerSecond: c.publishRatePerSecond, burst: c.publishBurst)
             authentication = .init(tokenExpiryWarningSeconds: Double(c.tokenExpiryWarningSeconds),
-                                   closeOnTokenExpiry: c.closeOnTokenExpiry)
+                                   closeOnTokenExpiry: c.closeOnTokenExpiry, announcesTraceContext: c.propagateTraceContext)
+            framing = RecordFraming(forwardsTraceContext: c.propagateTraceContext)
         }
     }
 
@@ -46,7 +49,8 @@ struct ControlPlane {
         cache = CachedFanout(configuration: settings.recovery, fanout: fanout, ledger: table,
                              maxOutputBytes: settings.maxOutputBytes)
         replayer = (source as? any ReplayableSource).map {
-            SourceReplayer(source: $0, mapper: mapper, configuration: settings.recovery, logger: logger)
+            SourceReplayer(source: $0, mapper: mapper, framing: settings.framing, configuration: settings.recovery,
+                           logger: logger)
         }
         resumes = ResumeCoordinator(cache: cache, replayer: replayer, ledger: table, fanout: fanout)
         let resolver = EndpointResolver(mapper: mapper, servedTopics: Set(source.topics))

@@ -32,7 +32,8 @@ struct Gateway {
             settings: .init(c), mapper: plugins.mapper, authorizers: plugins.authorizers, source: plugins.source,
             fanout: server.port)
         router = MessageRouter(
-            mapper: plugins.mapper, fanout: control.resumes, readiness: server.port,
+            mapper: plugins.mapper, framing: RecordFraming(forwardsTraceContext: c.propagateTraceContext),
+            fanout: control.resumes, readiness: server.port,
             logger: Logger(label: "streamgate.router"))
         if let ticking = plugins.source as? any TickingSource {
             // Produced and fanned out on the loop's own thread: no hand-over.

@@ -89,8 +89,8 @@ final class ClientConnections: ClientEvents {
                 subscriptions.subscribe(conn, endpoint: endpoint, id: id, options: options)
             case .unsubscribe(let endpoint, let id):
                 subscriptions.unsubscribe(conn, endpoint: endpoint, id: id)
-            case .publish(let endpoint, let payload, let id):
-                publishes.publish(conn, endpoint: endpoint, payload: payload, id: id)
+            case .publish(let endpoint, let payload, let traceParent, let id):
+                publishes.publish(conn, endpoint: endpoint, payload: payload, traceParent: traceParent, id: id)
             case .auth(let token, let id):
                 Task { [authenticator] in await authenticator.refresh(conn, token: token, id: id) }
             case .ping(let id):

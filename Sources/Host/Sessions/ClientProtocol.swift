@@ -13,7 +13,9 @@ enum ClientProtocol {
         /// New credentials for this connection (a token refresh).
         case auth(token: String, id: JSONValue?)
         /// A record to produce to the endpoint's topic and key.
-        case publish(endpoint: String, payload: [UInt8], id: JSONValue?)
+        /// `traceParent`: the W3C trace context the record should carry (checked
+        /// only when the gateway forwards trace context).
+        case publish(endpoint: String, payload: [UInt8], traceParent: String?, id: JSONValue?)
         /// A liveness check: answered `pong` (clients cannot see WebSocket
         /// pings in browsers, so they ask at the application level).
         case ping(id: JSONValue?)
@@ -69,14 +71,20 @@ enum ClientProtocol {
             guard case .string(let endpoint)? = fields["endpoint"] else {
                 throw RequestError(code: .badRequest, message: "publish needs an \"endpoint\" string", id: id)
             }
+            var traceParent: String?
+            switch fields["traceparent"] {
+            case nil: break
+            case .string(let value)?: traceParent = value
+            default: throw RequestError(code: .badRequest, message: "\"traceparent\" must be a string", id: id)
+            }
             switch (fields["payload"], fields["payload_base64"]) {
             case (.string(let text)?, nil):
-                return .publish(endpoint: endpoint, payload: Array(text.utf8), id: id)
+                return .publish(endpoint: endpoint, payload: Array(text.utf8), traceParent: traceParent, id: id)
             case (nil, .string(let encoded)?):
                 guard let data = Data(base64Encoded: encoded) else {
                     throw RequestError(code: .badRequest, message: "\"payload_base64\" is not valid base64", id: id)
                 }
-                return .publish(endpoint: endpoint, payload: [UInt8](data), id: id)
+                return .publish(endpoint: endpoint, payload: [UInt8](data), traceParent: traceParent, id: id)
             default:
                 throw RequestError(
                     code: .badRequest, message: "publish needs exactly one of \"payload\" (a string) or \"payload_base64\"", id: id)
@@ -131,8 +139,11 @@ enum ClientProtocol {
 
     /// Sent once the connection's credentials were checked: who it is, and
     /// until when (seconds since the Unix epoch; null: no expiry).
-    static func welcome(identity: Identity) -> String {
-        reply(type: "welcome", fields: [("protocol", jsonString(name))] + identityFields(identity), id: nil)
+    /// `traceContext`: deliveries may carry their record's `traceparent`
+    /// (`tracing.propagate`); the field is absent otherwise.
+    static func welcome(identity: Identity, traceContext: Bool = false) -> String {
+        reply(type: "welcome", fields: [("protocol", jsonString(name))] + identityFields(identity)
+                + (traceContext ? [("trace_context", "true")] : []), id: nil)
     }
 
     /// The answer to a `ping`.

@@ -14,6 +14,8 @@ final class ConnectionAuthenticator: Sendable {
         /// `sessions.on_token_expiry = close`: expiry or revocation closes the
         /// connection instead of ending its subscriptions.
         var closeOnTokenExpiry = false
+        /// `tracing.propagate`: `welcome` says deliveries may carry trace context.
+        var announcesTraceContext = false
     }
 
     let authorizers: AuthorizerChain
@@ -61,7 +63,7 @@ final class ConnectionAuthenticator: Sendable {
             } != nil
             guard open else { return false }
             welcomed.add(1, ordering: .relaxed)
-            fanout.sendText(conn, ClientProtocol.welcome(identity: identity))
+            fanout.sendText(conn, ClientProtocol.welcome(identity: identity, traceContext: settings.announcesTraceContext))
             return true
         case .denied(let reason):
             refuse(conn, reason: reason)

@@ -11,6 +11,8 @@ final class PublishGate: Sendable {
     struct Settings: Sendable {
         /// Whether records carry the publisher's subject and address as Kafka headers.
         var headers = true
+        /// `tracing.propagate`: a publish's `traceparent` becomes the record's header.
+        var traceContext = false
         var ratePerSecond = 100
         var burst = 200
     }
@@ -50,7 +52,7 @@ final class PublishGate: Sendable {
     var producedCount: UInt64 { produced.load(ordering: .relaxed) }
     var failedCount: UInt64 { failed.load(ordering: .relaxed) }
 
-    func publish(_ conn: cf_conn_id, endpoint: String, payload: [UInt8], id: JSONValue?) {
+    func publish(_ conn: cf_conn_id, endpoint: String, payload: [UInt8], traceParent: String? = nil, id: JSONValue?) {
         guard let publisher else {
             unsupported.add(1, ordering: .relaxed)
             return fanout.sendText(conn, ClientProtocol.error(
@@ -77,10 +79,18 @@ final class PublishGate: Sendable {
                 .rateLimited, "more than \(settings.ratePerSecond) publishes per second (burst \(settings.burst)): slow down",
                 endpoint: endpoint, id: id))
         }
-        let headers = settings.headers
+        var headers = settings.headers
             ? [PublishHeader(name: "streamgate-subject", value: Array(identity.subject.utf8)),
                PublishHeader(name: "streamgate-client", value: Array(session.info.remoteAddress.utf8))]
             : []
+        if settings.traceContext, let traceParent {
+            guard TraceParent.isValid(traceParent.utf8) else {
+                return fanout.sendText(conn, ClientProtocol.error(
+                    .badRequest, "\"traceparent\" is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)",
+                    endpoint: endpoint, id: id))
+            }
+            headers.append(PublishHeader(name: "traceparent", value: Array(traceParent.utf8)))
+        }
         let fanout = self.fanout
         publisher.publish(PublishRequest(topic: address.topic, key: Array(address.key.utf8), value: payload, headers: headers)) {
             [self] result in

@@ -13,9 +13,13 @@ public struct SourceRecord {
     public let epoch: String
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer
+    /// The record's W3C trace context (Kafka: its `traceparent` header), as
+    /// produced, when it has one (since API 2.3). The host forwards it to
+    /// clients when `tracing.propagate` is on.
+    public let traceParent: UnsafeRawBufferPointer?
 
     public init(topic: String, partition: Int32, offset: Int64, timestampMs: Int64, epoch: String,
-                key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer) {
+                key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, traceParent: UnsafeRawBufferPointer? = nil) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
@@ -23,6 +27,7 @@ public struct SourceRecord {
         self.epoch = epoch
         self.key = key
         self.value = value
+        self.traceParent = traceParent
     }
 }
 
