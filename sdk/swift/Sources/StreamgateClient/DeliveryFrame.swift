@@ -1,11 +1,13 @@
 import NIOCore
 
 /// Reads the gateway's binary delivery frames (`docs/protocol.md`, "delivery"):
-/// a 22-byte big-endian header, the endpoint, the epoch, then the payload.
+/// a 22-byte big-endian header, the endpoint, the epoch, the trace context when
+/// flag bit 1 says so (a length byte and the `traceparent`), then the payload.
 enum DeliveryFrame {
     static let headerSize = 22
     static let kindMessage: UInt8 = 1
     static let flagSnapshot: UInt8 = 1
+    static let flagTraceContext: UInt8 = 2
 
     /// The message in `frame`; nil when it is not a message frame or is cut short
     /// (a later protocol's frame kinds are ignored, not fatal).
@@ -21,14 +23,23 @@ enum DeliveryFrame {
         else { return nil }
         let endpointStart = start + headerSize
         let epochStart = endpointStart + Int(endpointLength)
-        let payloadStart = epochStart + Int(epochLength)
+        var payloadStart = epochStart + Int(epochLength)
         let end = start + frame.readableBytes
+        var traceParent: String?
+        if flags & flagTraceContext != 0 {
+            guard payloadStart < end, let length = frame.getInteger(at: payloadStart, as: UInt8.self),
+                  payloadStart + 1 + Int(length) <= end,
+                  let value = frame.getString(at: payloadStart + 1, length: Int(length))
+            else { return nil }
+            traceParent = value
+            payloadStart += 1 + Int(length)
+        }
         guard payloadStart <= end,
               let endpoint = frame.getString(at: endpointStart, length: Int(endpointLength)),
               let epoch = frame.getString(at: epochStart, length: Int(epochLength)),
               let payload = frame.getBytes(at: payloadStart, length: end - payloadStart)
         else { return nil }
         return Message(endpoint: endpoint, epoch: epoch, seq: Int64(truncatingIfNeeded: seq), timestamp: timestamp,
-                       isSnapshot: flags & flagSnapshot != 0, payload: payload)
+                       isSnapshot: flags & flagSnapshot != 0, payload: payload, traceParent: traceParent)
     }
 }

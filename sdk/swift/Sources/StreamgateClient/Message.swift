@@ -33,14 +33,20 @@ public struct Message: Sendable, Hashable {
     public var isSnapshot: Bool
     /// The record's value, unchanged (may be empty).
     public var payload: [UInt8]
+    /// The record's W3C trace context (its `traceparent` header), when the gateway
+    /// forwards trace context (`tracing.propagate`) and the record had one: continue
+    /// the producer's trace with it.
+    public var traceParent: String?
 
-    public init(endpoint: String, epoch: String, seq: Int64, timestamp: Int64, isSnapshot: Bool, payload: [UInt8]) {
+    public init(endpoint: String, epoch: String, seq: Int64, timestamp: Int64, isSnapshot: Bool, payload: [UInt8],
+                traceParent: String? = nil) {
         self.endpoint = endpoint
         self.epoch = epoch
         self.seq = seq
         self.timestamp = timestamp
         self.isSnapshot = isSnapshot
         self.payload = payload
+        self.traceParent = traceParent
     }
 
     public var position: Position { Position(epoch: epoch, seq: seq) }

@@ -122,13 +122,16 @@ public final class StreamgateClient: Service, Sendable {
     /// acknowledged the record. Waits for a connection first. Throws the protocol's
     /// refusals (`forbidden`, `rateLimited`, `publishFailed`, ...), `timeout`, or
     /// `disconnected` (lost before the answer: the record may have been produced).
-    public func publish(_ endpoint: String, text: String) async throws -> Published {
-        try await publish(Request(type: "publish", endpoint: endpoint, payload: text))
+    /// `traceParent` (W3C) becomes the record's `traceparent` header when the
+    /// gateway forwards trace context (`tracing.propagate`).
+    public func publish(_ endpoint: String, text: String, traceParent: String? = nil) async throws -> Published {
+        try await publish(Request(type: "publish", endpoint: endpoint, payload: text, traceParent: traceParent))
     }
 
     /// Publishes any bytes to `endpoint` (as `publish(_:text:)`).
-    public func publish(_ endpoint: String, bytes: some Sequence<UInt8>) async throws -> Published {
-        try await publish(Request(type: "publish", endpoint: endpoint, payloadBase64: Data(bytes).base64EncodedString()))
+    public func publish(_ endpoint: String, bytes: some Sequence<UInt8>, traceParent: String? = nil) async throws -> Published {
+        try await publish(Request(type: "publish", endpoint: endpoint, payloadBase64: Data(bytes).base64EncodedString(),
+                                  traceParent: traceParent))
     }
 
     /// Closes the connection (1000) for good: subscriptions end, waiting requests

@@ -15,10 +15,11 @@ struct Request: Encodable, Sendable {
     var token: String?
     var payload: String?
     var payloadBase64: String?
+    var traceParent: String?
 
     enum CodingKeys: String, CodingKey {
         case type, id, endpoint, from, snapshot, token, payload
-        case payloadBase64 = "payload_base64"
+        case payloadBase64 = "payload_base64", traceParent = "traceparent"
     }
 
     func json() -> String {

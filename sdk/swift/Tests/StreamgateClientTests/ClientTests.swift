@@ -18,11 +18,13 @@ extension ClusterTests {
         return file.path
     }
 
-    @Test("publish returns Kafka's partition and offset; refusals are typed errors; snapshot, unsubscribe and close")
+    @Test("publish returns Kafka's partition and offset and carries trace context; refusals are typed errors; snapshot, unsubscribe and close")
     func publishAndRefusals() async throws {
         let cluster = try await Cluster.start(nodes: 1, partitions: 2, overrides: [
             "authorization": ["plugin": "static-tokens", "options": ["file": try Self.narrowTokensFile()]],
+            "tracing": ["propagate": true],
         ])
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         defer { cluster.stop() }
         let client = try StreamgateClient(configuration: .init(urls: cluster.nodes.map(\.url),
                                                                token: .fixed("narrow-token-of-the-sdk-test")))
@@ -33,13 +35,14 @@ extension ClusterTests {
             let watcher = client.subscribe(open)
             var watched = watcher.makeAsyncIterator()
             try await until("subscribed") { watcher.canonicalEndpoint != nil }
-            let first = try await client.publish(open, text: "one")
+            let first = try await client.publish(open, text: "one", traceParent: trace)
             let second = try await client.publish(open, bytes: [0, 255, 7])
             #expect(second.partition == first.partition && second.offset > first.offset)
             #expect(first.endpoint == open)
             let one = try #require(try await watched.next())
             let two = try #require(try await watched.next())
-            #expect(one.text == "one" && one.seq == first.offset && !one.isSnapshot)
+            #expect(one.text == "one" && one.seq == first.offset && !one.isSnapshot && one.traceParent == trace)
+            #expect(two.traceParent == nil)
             #expect(two.payload == [0, 255, 7] && two.seq == second.offset && watcher.position == two.position)
             // Unsubscribe ends the iteration normally.
             await watcher.unsubscribe()

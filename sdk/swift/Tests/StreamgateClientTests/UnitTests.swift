@@ -9,7 +9,7 @@ import Testing
 struct UnitTests {
     /// A delivery frame laid out as `docs/protocol.md` says, written independently of the reader.
     static func frame(kind: UInt8 = 1, flags: UInt8 = 0, endpoint: String, epoch: String, seq: UInt64,
-                      timestamp: Int64, payload: [UInt8]) -> ByteBuffer {
+                      timestamp: Int64, traceParent: String? = nil, payload: [UInt8]) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(kind)
         buffer.writeInteger(flags)
@@ -19,8 +19,26 @@ struct UnitTests {
         buffer.writeInteger(timestamp)
         buffer.writeString(endpoint)
         buffer.writeString(epoch)
+        if let traceParent {
+            buffer.writeInteger(UInt8(traceParent.utf8.count))
+            buffer.writeString(traceParent)
+        }
         buffer.writeBytes(payload)
         return buffer
+    }
+
+    @Test func readsTheTraceContextAndSkipsItBeforeThePayload() throws {
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let frame = Self.frame(flags: 2, endpoint: "/t/k", epoch: "e", seq: 7, timestamp: 0, traceParent: trace,
+                               payload: Array("value".utf8))
+        let message = try #require(DeliveryFrame.parse(frame))
+        #expect(message.traceParent == trace && message.text == "value" && !message.isSnapshot)
+        #expect(try #require(DeliveryFrame.parse(Self.frame(endpoint: "/t/k", epoch: "e", seq: 7, timestamp: 0,
+                                                            payload: [1]))).traceParent == nil)
+        // A trace context longer than what is left is a broken frame, not a payload.
+        var cut = Self.frame(flags: 2, endpoint: "/t/k", epoch: "e", seq: 7, timestamp: 0, traceParent: trace, payload: [])
+        cut.moveWriterIndex(to: cut.writerIndex - 1)
+        #expect(DeliveryFrame.parse(cut) == nil)
     }
 
     @Test func readsADeliveryFrame() throws {
