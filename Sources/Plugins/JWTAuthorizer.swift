@@ -82,7 +82,10 @@ struct JWTKeySpec: Sendable {
         if algorithm.hasPrefix("HS") {
             // RFC 7518 3.2: at least as long as the hash (32, 48, 64 bytes).
             let minimum = Int(algorithm.dropFirst(2))! / 8
-            let secret = try section.requiredString("secret", expected: "the shared secret (at least \(minimum) bytes)")
+            guard let secret = try section.secret("secret") else {
+                throw ConfigurationError(key: section.keyPath("secret"), value: nil,
+                                         expected: "the shared secret (at least \(minimum) bytes), or {\"env\": NAME} or {\"file\": PATH}")
+            }
             guard secret.utf8.count >= minimum else {
                 throw ConfigurationError(key: section.keyPath("secret"), value: "(\(secret.utf8.count) bytes)",
                                          expected: "at least \(minimum) bytes for \(algorithm): a short HMAC secret can be guessed")

@@ -112,14 +112,53 @@ public final class ConfigSection: @unchecked Sendable {
         try ConfigSection(path: keyPath(key), value: raw(key))
     }
 
-    /// An object of string values (e.g. librdkafka properties).
+    /// An object of string values (e.g. librdkafka properties). Each value
+    /// may also be a secret reference (see `secret`): property maps carry
+    /// passwords and keys (`sasl.password`, `ssl.key.password`).
     public func stringMap(_ key: String) throws(ConfigurationError) -> [String: String] {
         let nested = try section(key)
         var out: [String: String] = [:]
         for name in nested.values.keys.sorted() {
-            out[name] = try nested.requiredString(name)
+            guard let value = try nested.secret(name) else {
+                throw ConfigurationError(key: nested.keyPath(name), value: "null", expected: "a string, {\"env\": NAME} or {\"file\": PATH}")
+            }
+            out[name] = value
         }
         return out
+    }
+
+    /// A value that may be secret (since API 2.3): a string written in the
+    /// configuration, or a reference that keeps it out of the file:
+    /// `{"env": "NAME"}` (an environment variable) or `{"file": "/path"}` (the
+    /// file's contents, without one trailing newline: the way container and
+    /// systemd credentials are mounted). Errors name the key, the variable or
+    /// the file, never the value. Nil when the key is absent.
+    public func secret(_ key: String) throws(ConfigurationError) -> String? {
+        let expected = "a string, {\"env\": NAME} or {\"file\": PATH}"
+        switch raw(key) {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        case .object(let reference)? where reference.count == 1:
+            switch reference.first! {
+            case ("env", .string(let name)):
+                guard let value = Environment.value(of: name) else {
+                    throw ConfigurationError(key: keyPath(key), problem: "the environment variable \(name) is not set")
+                }
+                return value
+            case ("file", .string(let path)):
+                guard let contents = SecretFile.read(path) else {
+                    throw ConfigurationError(key: keyPath(key), problem: "cannot read the secret file \(path)")
+                }
+                return contents.hasSuffix("\r\n") ? String(contents.dropLast(2))
+                    : contents.hasSuffix("\n") ? String(contents.dropLast()) : contents
+            default:
+                throw ConfigurationError(key: keyPath(key), value: "an object", expected: expected)
+            }
+        case .object?:
+            throw ConfigurationError(key: keyPath(key), value: "an object", expected: expected)
+        case let v?:
+            throw mismatch(key, v, expected)
+        }
     }
 
     /// Rejects keys that were never read: they are typos or unsupported settings.

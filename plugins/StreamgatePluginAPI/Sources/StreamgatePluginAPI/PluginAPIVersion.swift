@@ -1,7 +1,8 @@
 /// The version of this plugin API: the major changes when plugins must be
 /// changed, the minor when the API only grew (2.1: the upgrade request's
 /// headers, query parameters and cookies; 2.2: templates and claim
-/// bindings; 2.3: `LogEndReportingSource`). The API is not built with library
+/// bindings; 2.3: `LogEndReportingSource`, `SourceRecord.traceParent`,
+/// `ConfigSection.secret`). The API is not built with library
 /// evolution, so any version change can move the layout of its types: a
 /// plugin built against another version (major or minor) is refused at
 /// load time with an error naming its file, and must be rebuilt (its source
