@@ -29,6 +29,9 @@ export class Message {
   readonly snapshot: boolean;
   /** The record's value, byte for byte. */
   readonly payload: Uint8Array;
+  /** The record's W3C `traceparent` header (e.g. `00-4bf9...4736-00f0...02b7-01`) when the
+   * frame carries trace context (a gateway with `tracing.propagate`), null otherwise. */
+  readonly traceparent: string | null;
   text(): string;
   json(): unknown;
 }
@@ -83,7 +86,8 @@ export type ClientState = "idle" | "connecting" | "connected" | "reconnecting" |
 
 export interface ClientEvents {
   state: (state: ClientState) => void;
-  connected: (event: { url: string; subject: string; expiresAt: number | null }) => void;
+  /** `traceContext`: the node's `welcome` said deliveries may carry trace context (`tracing.propagate`). */
+  connected: (event: { url: string; subject: string; expiresAt: number | null; traceContext: boolean }) => void;
   /** The connection ended: lost (the gateway's close code), or left for another node (1000, `moving`). */
   disconnected: (event: { url: string; code: number; reason: string }) => void;
   /**
@@ -119,6 +123,12 @@ export interface ClientOptions {
   random?: () => number;
 }
 
+export interface PublishOptions {
+  /** A W3C trace context (`00-<32 hex>-<16 hex>-<2 hex>`): the record's `traceparent` header on a
+   * gateway with `tracing.propagate` (a malformed one is refused with `bad_request`); ignored otherwise. */
+  traceparent?: string;
+}
+
 export interface Published {
   endpoint: string;
   partition: number;
@@ -137,7 +147,7 @@ export class StreamgateClient {
   subscribe(endpoint: string, options?: SubscribeOptions): Subscription;
   /** Resolves once Kafka acknowledged the record; rejects with a StreamgateError.
    * While the client is between nodes (reconnecting, or leaving a draining one) it waits to be sent. */
-  publish(endpoint: string, payload: string | Uint8Array): Promise<Published>;
+  publish(endpoint: string, payload: string | Uint8Array, options?: PublishOptions): Promise<Published>;
   close(): void;
 }
 

@@ -12,6 +12,7 @@
 
 const KIND_MESSAGE = 1;
 const FLAG_SNAPSHOT = 1;
+const FLAG_TRACE_CONTEXT = 2;
 const HEADER_BYTES = 22;
 /** The id of liveness pings: their answers are ignored. */
 const PING_ID = "streamgate-sdk-ping";
@@ -34,7 +35,7 @@ export class StreamgateError extends Error {
 
 /** One delivered message. */
 export class Message {
-  constructor(endpoint, epoch, seq, timestamp, snapshot, payload) {
+  constructor(endpoint, epoch, seq, timestamp, snapshot, payload, traceparent = null) {
     /** The canonical endpoint, e.g. `/scores/live/nba`. */
     this.endpoint = endpoint;
     /** With `seq`, the message's position: opaque, compare for equality. */
@@ -47,6 +48,9 @@ export class Message {
     this.snapshot = snapshot;
     /** The record's value, byte for byte. */
     this.payload = payload;
+    /** The record's W3C `traceparent` header when the frame carries one (a
+     * gateway with `tracing.propagate`), null otherwise. */
+    this.traceparent = traceparent;
   }
 
   /** The payload as UTF-8 text. */
@@ -60,7 +64,11 @@ export class Message {
   }
 }
 
-/** Reads a binary delivery frame (docs/protocol.md, "delivery"). */
+/**
+ * Reads a binary delivery frame (docs/protocol.md, "delivery"); null when it
+ * is not one or is cut short. With flag bit 1, the trace context (one length
+ * byte, then the record's `traceparent`) sits between the epoch and the payload.
+ */
 export function parseDelivery(buffer) {
   const bytes = new Uint8Array(buffer);
   if (bytes.length < HEADER_BYTES || bytes[0] !== KIND_MESSAGE) return null;
@@ -73,13 +81,23 @@ export function parseDelivery(buffer) {
   const epochEnd = endpointEnd + epochLength;
   if (epochEnd > bytes.length) return null;
   const decoder = new TextDecoder();
+  let payloadStart = epochEnd;
+  let traceparent = null;
+  if ((bytes[1] & FLAG_TRACE_CONTEXT) !== 0) {
+    if (epochEnd + 1 > bytes.length) return null;
+    const traceEnd = epochEnd + 1 + bytes[epochEnd];
+    if (traceEnd > bytes.length) return null;
+    traceparent = decoder.decode(bytes.subarray(epochEnd + 1, traceEnd));
+    payloadStart = traceEnd;
+  }
   return new Message(
     decoder.decode(bytes.subarray(HEADER_BYTES, endpointEnd)),
     decoder.decode(bytes.subarray(endpointEnd, epochEnd)),
     seq,
     timestamp,
     (bytes[1] & FLAG_SNAPSHOT) !== 0,
-    bytes.subarray(epochEnd),
+    bytes.subarray(payloadStart),
+    traceparent,
   );
 }
 
@@ -203,7 +221,9 @@ const DEFAULTS = {
 
 /**
  * A connection to a Streamgate cluster. Events: `state` (`connecting`,
- * `connected`, `reconnecting`, `closed`), `connected` ({url, subject}),
+ * `connected`, `reconnecting`, `closed`), `connected` ({url, subject,
+ * expiresAt, traceContext}: traceContext, the node's deliveries may carry
+ * trace context),
  * `disconnected` ({url, code, reason}), `moving` ({url, reconnectWithinMs,
  * delayMs}: the node is draining, the client moves after `delayMs`),
  * `token_refreshed`, `error` (a StreamgateError not tied to a request).
@@ -286,12 +306,16 @@ export class StreamgateClient extends Emitter {
    * `{endpoint, partition, offset}` once Kafka acknowledged it, rejects with
    * a StreamgateError (`forbidden`, `rate_limited`, `publish_failed`, ...;
    * `disconnected` if the connection was lost before the answer: the record
-   * may or may not have been produced).
+   * may or may not have been produced). `options.traceparent`, a W3C trace
+   * context, becomes the record's `traceparent` header on a gateway with
+   * `tracing.propagate` (which refuses a malformed one with `bad_request`)
+   * and is ignored by others.
    */
-  async publish(endpoint, payload) {
+  async publish(endpoint, payload, options = {}) {
     const request = { type: "publish", endpoint };
     if (typeof payload === "string") request.payload = payload;
     else request.payload_base64 = toBase64(payload);
+    if (options?.traceparent != null) request.traceparent = options.traceparent;
     await this.#whenConnected();
     return this.#request(request);
   }
@@ -544,7 +568,9 @@ export class StreamgateClient extends Emitter {
   #welcomed(welcome) {
     this.#attempt = 0;
     this.#setState("connected");
-    this.emit("connected", { url: this.node, subject: welcome.subject, expiresAt: welcome.expires_at });
+    this.emit("connected", {
+      url: this.node, subject: welcome.subject, expiresAt: welcome.expires_at, traceContext: welcome.trace_context === true,
+    });
     for (const waiter of this.#connectedWaiters.splice(0)) waiter.resolve();
     // A new connection came with the provider's current token: subscriptions a
     // token expiry suspended resume with the others.

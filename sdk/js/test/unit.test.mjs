@@ -309,3 +309,134 @@ test("moving: close() during the wait cancels the move", async (t) => {
   await settle();
   assert.equal(second.sockets.length, 1);
 });
+
+// ------------------------------------------------------- trace context
+
+const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/**
+ * A delivery frame laid out by hand after docs/protocol.md's table: the
+ * 22-byte header, endpoint, epoch, then (flag bit 1) one length byte T and T
+ * bytes of trace context, then the payload. `traceLength` overrides T (to
+ * build a frame whose trace context claims more bytes than it has).
+ */
+function tracedFrame({ endpoint, epoch, seq, flags, trace, traceLength, payload }) {
+  const bytes = [1, flags, endpoint.length >> 8, endpoint.length & 0xff, epoch.length >> 8, epoch.length & 0xff];
+  for (let shift = 56n; shift >= 0n; shift -= 8n) bytes.push(Number((BigInt(seq) >> shift) & 0xffn)); // seq
+  bytes.push(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff); // timestamp -1
+  for (const text of [endpoint, epoch]) for (const c of text) bytes.push(c.charCodeAt(0)); // ASCII here
+  if (trace !== undefined) {
+    bytes.push(traceLength ?? trace.length);
+    for (const c of trace) bytes.push(c.charCodeAt(0));
+  }
+  bytes.push(...payload);
+  return new Uint8Array(bytes);
+}
+
+test("a frame with flag bit 1 carries its trace context between the epoch and the payload", () => {
+  const bytes = tracedFrame({ endpoint: "/t/k", epoch: "epoch", seq: 42, flags: 0b10, trace: TRACEPARENT, payload: [0, 55, 255] });
+  // The layout itself, by offset: T at 22+E+P, the payload after the T bytes.
+  assert.equal(bytes.length, 22 + 4 + 5 + 1 + 55 + 3);
+  assert.equal(bytes[31], 55);
+  const message = parseDelivery(bytes.buffer);
+  assert.equal(message.traceparent, TRACEPARENT);
+  assert.deepEqual([...message.payload], [0, 55, 255], "the trace context is not part of the payload");
+  assert.equal(message.endpoint, "/t/k");
+  assert.equal(message.epoch, "epoch");
+  assert.equal(message.seq, 42);
+  assert.equal(message.timestamp, -1);
+  assert.equal(message.snapshot, false, "bit 1 is not the snapshot flag");
+
+  // Both flags: a snapshot with trace context; and an empty payload right after it.
+  const both = parseDelivery(tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 1, flags: 0b11, trace: TRACEPARENT, payload: [] }));
+  assert.equal(both.snapshot, true);
+  assert.equal(both.traceparent, TRACEPARENT);
+  assert.equal(both.payload.length, 0);
+  // A Uint8Array view into a larger buffer (not at offset 0) reads the same.
+  const inner = tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 7, flags: 0b10, trace: TRACEPARENT, payload: [104, 105] });
+  const outer = new Uint8Array(inner.length + 10);
+  outer.set(inner, 5);
+  const viewed = parseDelivery(outer.subarray(5, 5 + inner.length));
+  assert.equal(viewed.traceparent, TRACEPARENT);
+  assert.equal(viewed.text(), "hi");
+});
+
+test("a frame without flag bit 1 has no trace context: its payload is read whole", () => {
+  // A payload that would look like a trace context if bit 1 were misread.
+  const payload = [3, 97, 98, 99, 100];
+  const message = parseDelivery(tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 3, flags: 0b01, payload }));
+  assert.equal(message.traceparent, null);
+  assert.equal(message.snapshot, true);
+  assert.deepEqual([...message.payload], payload);
+  assert.equal(parseDelivery(tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 3, flags: 0, payload: [] })).traceparent, null);
+});
+
+test("a frame whose trace context runs past its end is malformed and ignored", () => {
+  const whole = tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 5, flags: 0b10, trace: TRACEPARENT, payload: [] });
+  assert.equal(parseDelivery(whole).traceparent, TRACEPARENT, "the uncut frame is fine");
+  assert.equal(parseDelivery(whole.slice(0, whole.length - 1)), null, "one trace byte missing");
+  assert.equal(parseDelivery(whole.slice(0, 22 + 4 + 1 + 1)), null, "only the length byte");
+  assert.equal(parseDelivery(whole.slice(0, 22 + 4 + 1)), null, "bit 1 set, no length byte");
+  // T larger than what follows, even with bytes after it (a payload's worth).
+  const long = tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 5, flags: 0b10, trace: "00-ab", traceLength: 200, payload: [1, 2, 3] });
+  assert.equal(parseDelivery(long), null);
+  // T exactly the rest of the frame: a message with an empty payload.
+  const exact = tracedFrame({ endpoint: "/t/k", epoch: "e", seq: 5, flags: 0b10, trace: "00-ab", traceLength: 8, payload: [1, 2, 3] });
+  const read = parseDelivery(exact);
+  assert.equal(read.traceparent, "00-ab\x01\x02\x03");
+  assert.equal(read.payload.length, 0);
+});
+
+test("publish sends options.traceparent as the request's traceparent; without it, no such field", async (t) => {
+  const { client, sockets } = await connectedClient(t);
+  const [socket] = sockets;
+  const answer = (body) => socket.receive({ type: "published", endpoint: body.endpoint, partition: 0, offset: body.id, id: body.id });
+  const traced = client.publish("/chat/room", "hi", { traceparent: TRACEPARENT });
+  await settle();
+  const sent = socket.requests().at(-1);
+  assert.deepEqual({ ...sent, id: undefined },
+    { type: "publish", endpoint: "/chat/room", payload: "hi", traceparent: TRACEPARENT, id: undefined });
+  answer(sent);
+  assert.equal((await traced).offset, sent.id);
+
+  const bytes = client.publish("/chat/room", new Uint8Array([0, 255]), { traceparent: TRACEPARENT });
+  await settle();
+  const sentBytes = socket.requests().at(-1);
+  assert.equal(sentBytes.payload_base64, "AP8=");
+  assert.equal(sentBytes.traceparent, TRACEPARENT);
+  answer(sentBytes);
+  await bytes;
+
+  for (const options of [undefined, {}, { traceparent: undefined }, { traceparent: null }]) {
+    const plain = options === undefined ? client.publish("/chat/room", "x") : client.publish("/chat/room", "x", options);
+    await settle();
+    const body = socket.requests().at(-1);
+    assert.equal(body.type, "publish");
+    assert.ok(!("traceparent" in body), `no traceparent field with options ${JSON.stringify(options)}`);
+    answer(body);
+    await plain;
+  }
+});
+
+test("a delivery's trace context reaches the subscriber; welcome's trace_context shows on connected", async (t) => {
+  const { client, sockets, events } = await connectedClient(t);
+  const [socket] = sockets;
+  assert.equal(events.find(([event]) => event === "connected")[1].traceContext, false, "welcome without trace_context");
+  const received = [];
+  client.subscribe("/t/k").on("message", (message) => received.push(message));
+  socket.receive({ type: "subscribed", endpoint: "/t/k", id: socket.requests().at(-1).id });
+  socket.onmessage({ data: tracedFrame({ endpoint: "/t/k", epoch: "E", seq: 1, flags: 0b10, trace: TRACEPARENT, payload: [120] }).buffer });
+  socket.onmessage({ data: tracedFrame({ endpoint: "/t/k", epoch: "E", seq: 2, flags: 0, payload: [121] }).buffer });
+  // Cut short: dropped, and the subscription's position does not move.
+  socket.onmessage({ data: tracedFrame({ endpoint: "/t/k", epoch: "E", seq: 3, flags: 0b10, trace: TRACEPARENT, traceLength: 56, payload: [] }).buffer });
+  assert.deepEqual(received.map((m) => [m.seq, m.traceparent, m.text()]), [[1, TRACEPARENT, "x"], [2, null, "y"]]);
+
+  // The next connection's welcome announces trace context.
+  socket.drop(1006);
+  t.mock.timers.tick(5_000);
+  await settle();
+  sockets[1].receive({ type: "welcome", protocol: "streamgate.v1", subject: "anonymous", expires_at: null, trace_context: true });
+  const connected = events.filter(([event]) => event === "connected");
+  assert.equal(connected.length, 2);
+  assert.deepEqual(connected[1][1], { url: "ws://node-b/ws", subject: "anonymous", expiresAt: null, traceContext: true });
+});
