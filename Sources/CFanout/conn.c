@@ -45,6 +45,10 @@ void cfi_conn_set_deadline(cf_conn *c, uint64_t deadline_ms) {
 cf_conn *cfi_conn_create(cf_loop *loop, int fd) {
     cf_conn *c = calloc(1, sizeof(cf_conn));
     if (!c) return NULL;
+    if (loop->server->tls && !(c->ssl = cfi_tls_accept(loop->server->tls, fd))) {
+        free(c);
+        return NULL;
+    }
     c->fd = fd;
     c->loop = loop;
     c->state = CONN_HTTP;
@@ -100,6 +104,7 @@ void cfi_conn_destroy(cf_conn *c, uint16_t code) {
     c->in = NULL;
     free(c->message);
     c->message = NULL;
+    if (c->ssl) cfi_tls_free(c);
     cfi_conn_set_deadline(c, 0);
     conn_list_remove(&loop->write_list, c, WRITE_LINK);
     cfi_limits_release(loop->server, c);
@@ -264,7 +269,10 @@ int cfi_conn_wrote(cf_conn *c, ssize_t result, size_t attempted) {
  * IOV_MAX frames. Returns 0 when the queue is empty, 1 when bytes remain
  * (EPOLLOUT is then armed), -1 on a write error. Never tears the connection
  * down, so it is safe in the middle of a fan-out. */
+static int tls_write_queue(cf_conn *c);
+
 static int write_queue(cf_conn *c) {
+    if (c->ssl) return tls_write_queue(c);
     int rc = 2;
     while (rc == 2) {
         size_t total;
@@ -273,6 +281,31 @@ static int write_queue(cf_conn *c) {
         struct msghdr msg = {.msg_iov = c->loop->iov, .msg_iovlen = iovcnt};
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         rc = cfi_conn_wrote(c, n < 0 ? -errno : n, total);
+    }
+    return rc;
+}
+
+/* The TLS form of write_queue: the queued frames' bytes, up to one record,
+ * copied into the loop's buffer and written with one SSL_write. A write
+ * OpenSSL could not finish is repeated with the same bytes (the queue's
+ * head does not move until it is written, and new frames only append). */
+static int tls_write_queue(cf_conn *c) {
+    cf_loop *loop = c->loop;
+    int rc = 2;
+    while (rc == 2) {
+        size_t total;
+        size_t iovcnt = cfi_conn_gather(c, loop->iov, IOV_MAX, &total);
+        if (iovcnt == 0) return 0;
+        size_t want = c->tls_retry_length ? c->tls_retry_length : (total < TLS_RECORD_BYTES ? total : TLS_RECORD_BYTES);
+        size_t copied = 0;
+        for (size_t i = 0; i < iovcnt && copied < want; i++) {
+            size_t part = loop->iov[i].iov_len < want - copied ? loop->iov[i].iov_len : want - copied;
+            memcpy(loop->tls_buffer + copied, loop->iov[i].iov_base, part);
+            copied += part;
+        }
+        ssize_t n = cfi_tls_write(c, loop->tls_buffer, copied);
+        c->tls_retry_length = n == -EAGAIN ? copied : 0;
+        rc = cfi_conn_wrote(c, n, copied);
     }
     return rc;
 }
@@ -300,6 +333,7 @@ void cfi_conn_flush_finish(cf_conn *c, int rc) {
     }
     if (c->shutdown_after_flush) {
         c->shutdown_after_flush = false;
+        if (c->ssl) cfi_tls_close_notify(c);
         shutdown(c->fd, SHUT_WR);
     }
 }
@@ -328,7 +362,15 @@ bool cfi_conn_enqueue(cf_conn *c, cf_frame *frame) {
     return !c->write_failed;
 }
 
-void cfi_conn_on_writable(cf_conn *c) { mark_write(c); }
+void cfi_conn_on_writable(cf_conn *c) {
+    if (c->tls_read_wants_write) {
+        /* A TLS read (the handshake's reply) waited for room to write. */
+        c->tls_read_wants_write = false;
+        cfi_conn_on_readable(c);
+        if (c->state == CONN_DEAD) return;
+    }
+    mark_write(c);
+}
 
 void cfi_conn_close(cf_conn *c, uint16_t code, const char *reason) {
     if (c->state != CONN_OPEN) return;
@@ -696,7 +738,17 @@ static void feed(cf_conn *c, uint8_t *data, size_t n) {
 void cfi_conn_on_readable(cf_conn *c) {
     cf_loop *loop = c->loop;
     for (int round = 0; round < READS_PER_TURN && c->state != CONN_DEAD; round++) {
-        ssize_t n = recv(c->fd, loop->read_buffer, loop->read_capacity, 0);
+        ssize_t n;
+        if (c->ssl) {
+            n = cfi_tls_read(c, loop->read_buffer, loop->read_capacity);
+            if (n < 0) {
+                errno = (int)-n;
+                n = -1;
+                if (errno == EAGAIN && c->tls_read_wants_write && !set_epollout(c, true)) errno = EIO;
+            }
+        } else {
+            n = recv(c->fd, loop->read_buffer, loop->read_capacity, 0);
+        }
         if (n == 0) {
             /* The peer half-closed: it may still read what we owe it. */
             if (!c->write_failed) write_queue(c);
@@ -712,7 +764,8 @@ void cfi_conn_on_readable(cf_conn *c) {
         c->heard_ms = cfi_now_ms();
         c->pinged = false;
         if (c->state != CONN_DRAINING) feed(c, loop->read_buffer, (size_t)n);
-        if ((size_t)n < loop->read_capacity) return;
+        /* A TLS read returns one record at most: go on while OpenSSL holds more. */
+        if ((size_t)n < loop->read_capacity && !(c->ssl && c->state != CONN_DEAD && cfi_tls_pending(c))) return;
     }
 }
 

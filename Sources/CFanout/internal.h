@@ -87,6 +87,8 @@ typedef struct loop_cmd {
 /* ---------------------------------------------------------- endpoints -- */
 
 typedef struct cf_conn cf_conn;
+typedef struct cf_tls cf_tls;
+typedef struct ssl_st SSL; /* OpenSSL's, repeated here so only tls.c includes its headers */
 typedef struct endpoint endpoint;
 typedef struct address_count address_count;
 typedef struct cf_limits cf_limits;
@@ -182,6 +184,9 @@ struct cf_conn {
     bool pinged;                /* an idle ping is out, unanswered */
     uint64_t heard_ms;          /* when the peer last sent anything */
     address_count *address;     /* its source address's counter, NULL if none */
+    SSL *ssl;                   /* on a TLS listener (tls.c), else NULL */
+    bool tls_read_wants_write;  /* a TLS read needs the socket writable first */
+    size_t tls_retry_length;    /* a TLS write to repeat with these bytes, 0 if none */
 };
 
 /* ---------------------------------------------------------------- loop -- */
@@ -193,6 +198,7 @@ typedef struct loop_stats {
     uint64_t slow_consumer_closes, messages_published, messages_delivered, bytes_written;
     uint64_t write_calls, connections_limited, origins_refused, idle_closes;
     uint64_t delayed_write_periods, handshake_timeouts, epoll_errors, draining_refusals;
+    uint64_t tls_handshake_failures;
 } loop_stats;
 
 /* histogram.c: single writer (the loop), relaxed stores; readers copy. */
@@ -260,6 +266,7 @@ struct cf_loop {
     uint64_t commands_run;   /* single writer */
     cf_histogram turn_duration;
     cf_histogram delivery_latency;
+    uint8_t *tls_buffer;     /* one TLS record of plaintext (TLS listeners only) */
     uint64_t latency_pending[LATENCY_SAMPLES]; /* created_ns of frames awaiting their flush */
     uint32_t latency_pending_count;
 };
@@ -284,12 +291,27 @@ struct cf_server {
     uint64_t tick_interval_ns;
     int ready;               /* atomic: what GET /readyz answers */
     int draining;            /* atomic: set once by cf_server_drain; upgrades get 503 */
+    cf_tls *tls;             /* wss:// (tls.c); NULL for plain ws:// */
     cf_limits *limits;       /* connection counts (limits.c) */
     char *allowed_origins;   /* owned copy, newline-separated; NULL = any */
     pthread_mutex_t running_lock; /* guards loops_running; cf_server_start waits on it */
     pthread_cond_t running_changed;
     int loops_running;
 };
+
+/* tls.c — wss:// through OpenSSL. The context is shared by the loops and
+ * replaced whole by a reload; reads and writes return bytes, 0 (read: the
+ * peer closed), -EAGAIN or -EIO. */
+#define TLS_RECORD_BYTES 16384
+cf_tls *cfi_tls_create(const char *certificate_file, const char *key_file, char *errstr, size_t size);
+int cfi_tls_reload(cf_tls *tls, char *errstr, size_t size);
+void cfi_tls_destroy(cf_tls *tls);
+SSL *cfi_tls_accept(cf_tls *tls, int fd);
+ssize_t cfi_tls_read(cf_conn *c, void *buffer, size_t length);
+bool cfi_tls_pending(const cf_conn *c);
+ssize_t cfi_tls_write(cf_conn *c, const void *buffer, size_t length);
+void cfi_tls_close_notify(cf_conn *c);
+void cfi_tls_free(cf_conn *c);
 
 /* Called by each loop thread once it runs (cf_server_start waits for all). */
 void cfi_server_loop_running(cf_server *s);

@@ -76,6 +76,10 @@ int cfi_loop_init(cf_loop *loop, cf_server *server, int index, char *errstr, siz
     loop->conns = calloc(max_fds, sizeof(cf_conn *));
     loop->read_capacity = 256 * 1024;
     loop->read_buffer = malloc(loop->read_capacity);
+    if (server->tls && !(loop->tls_buffer = malloc(TLS_RECORD_BYTES))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     loop->iov = malloc(sizeof(struct iovec) * IOV_MAX);
     cfi_endpoints_init(&loop->endpoints);
     if (loop->epoll_fd < 0 || loop->event_fd < 0 || !loop->conns || !loop->read_buffer ||
@@ -157,6 +161,7 @@ void cfi_loop_destroy(cf_loop *loop) {
     cfi_endpoints_free(&loop->endpoints);
     free(loop->conns);
     free(loop->read_buffer);
+    free(loop->tls_buffer);
     free(loop->iov);
     pthread_mutex_destroy(&loop->queue_lock);
 }
@@ -463,8 +468,8 @@ static void flush_batch(cf_loop *loop) {
     unsigned count = 0;
     cf_conn *c;
     while (count < RING_BATCH && (c = write_list_pop(loop))) {
-        if (c->write_failed || c->out.count == 0) {
-            cfi_conn_flush(c); /* nothing to send: only its state to settle */
+        if (c->write_failed || c->out.count == 0 || c->ssl) {
+            cfi_conn_flush(c); /* nothing to send, or TLS (encrypted per connection, SSL_write) */
             continue;
         }
         struct iovec *iov = loop->ring_iov + (size_t)count * RING_IOV_PER_CONN;

@@ -78,6 +78,19 @@ cf_server *cf_server_create(const cf_server_config *config, char *errstr, size_t
         cf_server_destroy(s);
         return NULL;
     }
+    if ((config->tls_certificate_file != NULL) != (config->tls_key_file != NULL)) {
+        snprintf(errstr, errstr_size, "TLS needs both a certificate chain and a private key");
+        cf_server_destroy(s);
+        return NULL;
+    }
+    if (config->tls_certificate_file) {
+        s->tls = cfi_tls_create(config->tls_certificate_file, config->tls_key_file, errstr, errstr_size);
+        if (!s->tls) {
+            cf_server_destroy(s);
+            return NULL;
+        }
+    }
+    s->config.tls_certificate_file = s->config.tls_key_file = NULL; /* the caller's strings; tls.c keeps copies */
     s->loop_count = config->loop_count > 0 ? config->loop_count : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->loop_count < 1) s->loop_count = 1;
     if (s->loop_count > 255) s->loop_count = 255; /* the loop index is 8 bits of a cf_conn_id */
@@ -183,6 +196,14 @@ void cf_server_drain(cf_server *s, cf_frame *notice) {
     cf_frame_release(notice);
 }
 
+int cf_server_reload_tls(cf_server *s, char *errstr, size_t errstr_size) {
+    if (!s->tls) {
+        snprintf(errstr, errstr_size, "this listener has no TLS");
+        return -1;
+    }
+    return cfi_tls_reload(s->tls, errstr, errstr_size);
+}
+
 int cf_server_is_draining(const cf_server *s) { return __atomic_load_n(&s->draining, __ATOMIC_ACQUIRE); }
 
 uint16_t cf_server_port(const cf_server *s) { return s->bound_port; }
@@ -219,6 +240,7 @@ void cf_server_destroy(cf_server *s) {
     free(s->echo_path);
     free(s->allowed_origins);
     cfi_limits_destroy(s->limits);
+    cfi_tls_destroy(s->tls);
     pthread_mutex_destroy(&s->running_lock);
     pthread_cond_destroy(&s->running_changed);
     free(s);
@@ -233,7 +255,7 @@ void cf_server_get_stats(const cf_server *s, cf_stats *out) {
         SUM(protocol_errors); SUM(slow_consumer_closes); SUM(messages_published);
         SUM(messages_delivered); SUM(bytes_written); SUM(write_calls); SUM(connections_limited);
         SUM(origins_refused); SUM(idle_closes); SUM(delayed_write_periods); SUM(handshake_timeouts);
-        SUM(epoll_errors); SUM(draining_refusals);
+        SUM(epoll_errors); SUM(draining_refusals); SUM(tls_handshake_failures);
 #undef SUM
     }
 }

@@ -78,6 +78,9 @@ typedef struct cf_server_config {
                                     * (adaptive, see cf_write_delay_next); 0 = write every turn */
     uint32_t min_write_delay_ms;   /* always hold writes at least this long (fixed coalescing,
                                     * trades latency for CPU); 0 = none */
+    const char *tls_certificate_file; /* PEM certificate chain: the listener serves wss:// (TLS 1.2+,
+                                       * ALPN http/1.1); NULL = plain ws:// */
+    const char *tls_key_file;         /* PEM private key of the certificate */
 } cf_server_config;
 
 /* One header field of a request head: slices of the head (not NUL-terminated),
@@ -135,6 +138,7 @@ typedef struct cf_stats {
     uint64_t idle_closes;           /* connections closed by idle_timeout_ms */
     uint64_t delayed_write_periods; /* pacing periods (0.5 s) a loop wrote with a delay (overload) */
     uint64_t draining_refusals;     /* upgrades refused (503) because the node is draining */
+    uint64_t tls_handshake_failures; /* TLS connections that failed before their handshake ended */
 } cf_stats;
 
 /* A duration histogram with fixed bounds (cf_histogram_bound_ns): counts[i]
@@ -197,6 +201,15 @@ int cf_server_start(cf_server *server, const cf_callbacks *callbacks, char *errs
 
 /* Sets what GET /readyz answers: 200 when ready, 503 before. THREAD-SAFE. */
 void cf_server_set_ready(cf_server *server, int ready);
+
+/* Whether a certificate chain and key make a TLS context (for checking a
+ * configuration before serving): 0, or -1 and errstr says why. */
+int cf_tls_check(const char *certificate_file, const char *key_file, char *errstr, size_t errstr_size);
+
+/* Loads the TLS certificate chain and key again from their files (the
+ * configured paths): new connections use them, open ones keep theirs. On
+ * failure the old ones stay and errstr says why. THREAD-SAFE. */
+int cf_server_reload_tls(cf_server *server, char *errstr, size_t errstr_size);
 
 /* Starts draining the node: from now on an upgrade is answered 503 (the node
  * is draining) and GET /readyz 503 "draining", and notice (a text frame, see

@@ -26,6 +26,9 @@ struct GatewayConfiguration {
     // are defined; `FanoutServer` copies them into `cf_server_config`.
     var host = String(cString: Self.fanoutDefaults.host)
     var port = Int(Self.fanoutDefaults.port)
+    /// `listen.tls`: the listener serves wss:// with this PEM chain and key
+    /// (reloaded on SIGHUP); nil: plain ws://.
+    var tls: (certificateChain: String, privateKey: String)?
     var eventLoops = Int(Self.fanoutDefaults.loop_count)
     var ioUring = Self.fanoutDefaults.use_io_uring != 0
     var streamPath = String(cString: Self.fanoutDefaults.stream_path)
@@ -127,6 +130,23 @@ struct GatewayConfiguration {
         let listen = try root.section("listen")
         host = try listen.string("host", default: host)
         port = try listen.int("port", default: port, range: 0...65535)
+        let tlsSection = try listen.section("tls")
+        let chain = try tlsSection.string("certificate_chain")
+        let key = try tlsSection.string("private_key")
+        try tlsSection.finish()
+        switch (chain, key) {
+        case let (chain?, key?):
+            var errstr = [CChar](repeating: 0, count: 512)
+            guard cf_tls_check(chain, key, &errstr, errstr.count) == 0 else {
+                throw ConfigurationError(key: "listen.tls", problem: String(cErrorBuffer: errstr))
+            }
+            tls = (chain, key)
+        case (nil, nil): tls = nil
+        case (nil, _?):
+            throw ConfigurationError(key: "listen.tls.certificate_chain", value: nil, expected: "the PEM certificate chain's path (with listen.tls.private_key)")
+        case (_?, nil):
+            throw ConfigurationError(key: "listen.tls.private_key", value: nil, expected: "the PEM private key's path (with listen.tls.certificate_chain)")
+        }
         try listen.finish()
 
         eventLoops = try root.int("event_loops", default: eventLoops, range: 0...64)

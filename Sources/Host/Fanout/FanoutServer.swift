@@ -33,6 +33,9 @@ final class FanoutServer: @unchecked Sendable {
         let created: OpaquePointer? = c.host.withCString { host in
             c.streamPath.withCString { streamPath in
                 withOptionalCString(c.echoPath) { echoPath in withOptionalCString(origins) { origins in
+                withOptionalCString(c.tls?.certificateChain) { chain in withOptionalCString(c.tls?.privateKey) { key in
+                    config.tls_certificate_file = chain
+                    config.tls_key_file = key
                     config.host = host
                     config.port = UInt16(c.port)
                     config.loop_count = Int32(c.eventLoops)
@@ -52,7 +55,7 @@ final class FanoutServer: @unchecked Sendable {
                     config.max_connections_per_address = UInt32(c.maxConnectionsPerAddress)
                     config.allowed_origins = origins
                     return cf_server_create(&config, &errstr, errstr.count)
-                } }
+                } } } }
             }
         }
         guard let created else { throw FanoutError(message: String(cErrorBuffer: errstr)) }
@@ -138,6 +141,15 @@ final class FanoutServer: @unchecked Sendable {
     }
 
     var isDraining: Bool { cf_server_is_draining(server) != 0 }
+
+    /// Loads the TLS certificate chain and key again (SIGHUP): new connections
+    /// use them, open ones keep theirs; on failure the old ones stay.
+    func reloadTLS() throws {
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard cf_server_reload_tls(server, &errstr, errstr.count) == 0 else {
+            throw FanoutError(message: String(cErrorBuffer: errstr))
+        }
+    }
 
     /// One loop's queue depth, commands run and histograms (read without locks).
     func loopStats(_ index: Int) -> cf_loop_stats {

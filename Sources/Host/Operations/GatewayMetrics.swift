@@ -54,6 +54,7 @@ final class GatewayMetrics: Sendable {
         /// 1 once SIGTERM started the drain.
         var draining: UInt64 = 0
         var refusedWhileDraining: UInt64 = 0
+        var tlsHandshakeFailures: UInt64 = 0
     }
 
     let registry = PrometheusCollectorRegistry()
@@ -89,6 +90,7 @@ final class GatewayMetrics: Sendable {
             (counter("connections_refused_total", [("reason", "bad_handshake")], refused), \.badHandshakes),
             (counter("connections_refused_total", [("reason", "handshake_timeout")], refused), \.handshakeTimeouts),
             (counter("connections_refused_total", [("reason", "draining")], refused), \.refusedWhileDraining),
+            (counter("connections_refused_total", [("reason", "tls_handshake")], refused), \.tlsHandshakeFailures),
             (counter("connections_closed_total", [("reason", "slow_consumer")], closed), \.slowConsumerCloses),
             (counter("connections_closed_total", [("reason", "idle")], closed), \.idleCloses),
             (counter("connections_closed_total", [("reason", "protocol_error")], closed), \.protocolErrors),

@@ -76,7 +76,7 @@ struct Gateway {
                 cacheEvictions: cache.evictions, replayQueueDepth: UInt64(control.replayer?.queueDepth ?? 0),
                 replaysStarted: control.replayer?.readsStarted ?? 0, replaysRefused: control.replayer?.readsRefused ?? 0,
                 replaysExpired: control.replayer?.readsExpired ?? 0, draining: server.isDraining ? 1 : 0,
-                refusedWhileDraining: stats.draining_refusals)
+                refusedWhileDraining: stats.draining_refusals, tlsHandshakeFailures: stats.tls_handshake_failures)
         } supplement: { [server, router, control, source = plugins.source] text in
             LoopMetrics.write(server, into: &text)
             SourceMetrics.write(progress: router.progress, source: source, into: &text)
@@ -87,12 +87,13 @@ struct Gateway {
     func run() async throws {
         try server.start(events: control.connections)
         let base = "\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(server.boundPort)"
+        let (ws, http) = configuration.tls == nil ? ("ws", "http") : ("wss", "https")
         logger.info(
             "listening",
             metadata: [
-                "websocket": "ws://\(base)\(configuration.streamPath)",
-                "console": configuration.consoleEnabled ? "http://\(base)/" : "disabled",
-                "echo": configuration.echoPath.map { "ws://\(base)\($0)" } ?? "disabled",
+                "websocket": "\(ws)://\(base)\(configuration.streamPath)",
+                "console": configuration.consoleEnabled ? "\(http)://\(base)/" : "disabled",
+                "echo": configuration.echoPath.map { "\(ws)://\(base)\($0)" } ?? "disabled",
                 "event_loops": "\(server.loopCount)",
             ])
         if configuration.ioUring && server.ioUringLoops < server.loopCount {
@@ -105,6 +106,7 @@ struct Gateway {
         // readers, and the loops (with every connection still open) last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: FanoutService(server: server, logger: logger)),
+            .init(service: HangupService(server: server, certificateChain: configuration.tls?.certificateChain, logger: logger)),
         ]
         if let admin = configuration.admin {
             let metrics = metrics()
