@@ -57,6 +57,15 @@ async def connect_wss(url: str, cafile: str, name: str = "client") -> WsClient:
     return client
 
 
+def hang_up_and_wait_for(gw, log_line: str) -> None:
+    """SIGHUP, then wait until the gateway logs what it made of it."""
+    gw.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while log_line not in gw.log():
+        assert time.monotonic() < deadline, gw.log_tail()
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def certificates(tmp_path):
     first = make_certificate(tmp_path, "streamgate-first")
@@ -130,11 +139,7 @@ def test_wss_delivers_every_byte_and_a_renewed_certificate_is_served_on_sighup(
             f.write(open(certificates["second"][0], "rb").read())
         with open(key_path, "wb") as f:
             f.write(open(certificates["second"][1], "rb").read())
-        gw.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "SIGHUP: TLS certificate reloaded" not in gw.log():
-            assert time.monotonic() < deadline, gw.log_tail()
-            time.sleep(0.05)
+        hang_up_and_wait_for(gw, "SIGHUP: TLS certificate reloaded")
         assert peer_common_name(gw.port, second_ca)[0] == "streamgate-second"
 
     run_async(body())
@@ -143,11 +148,7 @@ def test_wss_delivers_every_byte_and_a_renewed_certificate_is_served_on_sighup(
     # A broken renewal keeps the certificate that serves.
     with open(chain_path, "w") as f:
         f.write("not a certificate")
-    gw.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "TLS certificate not reloaded" not in gw.log():
-        assert time.monotonic() < deadline, gw.log_tail()
-        time.sleep(0.05)
+    hang_up_and_wait_for(gw, "TLS certificate not reloaded")
     assert peer_common_name(gw.port, second_ca)[0] == "streamgate-second"
     metrics = scrape(admin)
     assert metrics['streamgate_connections_refused_total{reason="tls_handshake"}'] >= 3, metrics
