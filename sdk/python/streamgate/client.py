@@ -1,5 +1,6 @@
 """The client: one connection at a time to one of the cluster's nodes, every
-subscription resumed from its last position after each reconnect."""
+subscription resumed from its last position after each reconnect, and a move
+to another node when the one it is on drains (`moving`)."""
 
 from __future__ import annotations
 
@@ -176,8 +177,9 @@ class Subscription(_Emitter):
 
 
 class Client(_Emitter):
-    """A connection to a Streamgate cluster that survives network loss and
-    node failure. Events: state, connected, disconnected, token_refreshed, error.
+    """A connection to a Streamgate cluster that survives network loss, node
+    failure and draining nodes. Events: state, connected, disconnected, moving,
+    token_refreshed, error.
 
         async with Client(["ws://node1:8080/ws", "ws://node2:8080/ws"], token=provider) as client:
             async for message in client.subscribe("/scores/live/nba"):
@@ -186,7 +188,8 @@ class Client(_Emitter):
 
     def __init__(self, urls: list[str] | str, token: TokenProvider = None, *, min_reconnect_delay: float = 0.1,
                  max_reconnect_delay: float = 10.0, jitter: bool = True, liveness_timeout: float = 15.0,
-                 request_timeout: float = 10.0, retry_resume_delay: float = 0.5):
+                 request_timeout: float = 10.0, retry_resume_delay: float = 0.5,
+                 rand: Callable[[], float] = random.random):
         super().__init__()
         self._urls = [urls] if isinstance(urls, str) else list(urls)
         if not self._urls:
@@ -196,6 +199,8 @@ class Client(_Emitter):
         self._liveness_timeout = liveness_timeout
         self._request_timeout = request_timeout
         self._retry_resume_delay = retry_resume_delay
+        #: Uniform in [0, 1): the back-off jitter and the moment of a move (a test fixes it).
+        self._rand = rand
         self._node = 0
         self._state = "idle"
         self._socket: ClientConnection | None = None
@@ -205,7 +210,11 @@ class Client(_Emitter):
         self._connected = asyncio.Event()
         self._closed = False
         self._task: asyncio.Task | None = None
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Future] = set()
+        #: The planned move off the current connection (a `moving` notice), if any.
+        self._move: asyncio.Future | None = None
+        #: The move's delay ended: no new request goes on the current connection.
+        self._leaving = False
 
     @property
     def state(self) -> str:
@@ -304,15 +313,20 @@ class Client(_Emitter):
             finally:
                 self._socket = None
                 self._connected.clear()
+                moved = self._end_move()
                 self._fail_pending(StreamgateError("disconnected", f"the connection to {url} was lost"))
             if self._closed:
                 return
+            if moved:
+                code, reason = 1000, "moving"
             self._emit("disconnected", {"url": url, "code": code, "reason": reason})
-            if welcomed:
+            if welcomed or moved:
                 attempt = 0
             self._node = (self._node + 1) % len(self._urls)
             self._set_state("reconnecting")
-            await asyncio.sleep(backoff_delay(attempt, self._min_delay, self._max_delay, self._jitter))
+            if moved:
+                continue  # nothing failed, and the move's delay was drawn already: no back-off
+            await asyncio.sleep(backoff_delay(attempt, self._min_delay, self._max_delay, self._jitter, self._rand))
             attempt += 1
 
     async def _token(self) -> str | None:
@@ -335,10 +349,59 @@ class Client(_Emitter):
             self._state = state
             self._emit("state", state)
 
-    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Future:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
+
+    # ---------------------------------------------------- a draining node
+
+    def _plan_move(self, notice: dict) -> None:
+        """The node is draining (docs/protocol.md, "Moving to another node"). The
+        client moves after a delay drawn uniformly from the node's window, so that
+        the node's clients spread their reconnections over it instead of arriving
+        at the other nodes at once; until then this connection serves as before.
+        A second notice changes nothing: one move is under way."""
+        socket = self._socket
+        if socket is None or self._move is not None or self._closed:
+            return
+        window = notice.get("reconnect_within_ms")
+        valid = isinstance(window, (int, float)) and not isinstance(window, bool)
+        window_ms = max(0.0, float(window)) if valid else 0.0  # no window: move now
+        delay_ms = self._rand() * window_ms
+        self._move = self._spawn(self._move_after(socket, delay_ms / 1000))
+        self._emit("moving", {"url": self.node, "reconnect_within_ms": window_ms, "delay_ms": delay_ms})
+
+    async def _move_after(self, socket: ClientConnection, delay: float) -> None:
+        """Leaves the draining node after `delay` seconds. New requests wait for the
+        next connection (as while reconnecting); those already sent are answered by
+        the draining node (within the request timeout), so a publish in flight gets
+        its `published` rather than a `disconnected` that would leave its fate
+        unknown. The close (1000 `moving`) ends _run's connection, and _run connects
+        to the next node at once; subscriptions resume there on its `welcome`."""
+        await asyncio.sleep(delay)
+        if self._socket is not socket or self._closed:
+            return
+        self._leaving = True
+        self._connected.clear()
+        self._set_state("reconnecting")
+        in_flight = [future for future in self._pending.values() if not future.done()]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=self._request_timeout)
+        if self._socket is socket and not self._closed:
+            await socket.close(1000, "moving")
+
+    def _end_move(self) -> bool:
+        """The connection ended: a move still waiting for its delay is dropped (the
+        usual reconnect takes its place, so there is one reconnect, not two). True
+        when the connection ended because the client was leaving it: the next node
+        is then tried at once."""
+        move, leaving = self._move, self._leaving
+        self._move, self._leaving = None, False
+        if move is not None and not leaving:
+            move.cancel()
+        return leaving
 
     # -------------------------------------------------------------- frames
 
@@ -370,6 +433,8 @@ class Client(_Emitter):
                     future.set_result(reply)
             return False
         kind = reply.get("type")
+        if kind == "welcome" and self._leaving:
+            return True  # a late welcome on the connection being left: resubscribe on the next one
         if kind == "welcome":
             self._set_state("connected")
             self._connected.set()
@@ -392,6 +457,8 @@ class Client(_Emitter):
         elif kind == "unsubscribed" and subscription and not subscription.suspended:
             self._subscriptions.pop(subscription.endpoint, None)
             subscription._end({"code": "revoked", "message": reply.get("reason")})
+        elif kind == "moving":
+            self._plan_move(reply)
         elif kind == "token_expiring":
             self._spawn(self._refresh_token())
         elif kind == "error":
@@ -409,7 +476,7 @@ class Client(_Emitter):
         elif code in ("resume_unavailable", "replay_failed") and subscription:
             # Default reaction: resume again after a while.
             subscription._emit("retry", error)
-            self._spawn(self._retry_subscribe(subscription, self._retry_resume_delay * (0.5 + random.random())))
+            self._spawn(self._retry_subscribe(subscription, self._retry_resume_delay * (0.5 + self._rand())))
         elif code in ("token_expired", "unauthorized"):
             # The subscriptions end next: keep them, to resume with a new token.
             for s in self._subscriptions.values():
