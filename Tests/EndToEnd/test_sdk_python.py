@@ -166,6 +166,95 @@ def test_frames_and_backoff_without_a_gateway():
     assert all(0 <= backoff_delay(40, 0.1, 1.0) <= 1.0 for _ in range(1000))
 
 
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_frames_with_trace_context_without_a_gateway():
+    # Laid out field by field as docs/protocol.md's delivery table says: kind, flags, E, P, seq, timestamp,
+    # endpoint, epoch, then with flag bit 1 a length byte T and T bytes of traceparent, then the payload.
+    endpoint, epoch, payload = "/t/k".encode(), b"9f4714b77c2a4c78", b"{\"score\": 3}"
+
+    def frame(flags: int, trace: bytes | None, body: bytes = payload) -> bytes:
+        head = bytes([1, flags]) + len(endpoint).to_bytes(2, "big") + len(epoch).to_bytes(2, "big") + \
+            (1041).to_bytes(8, "big") + (1_700_000_000_123).to_bytes(8, "big", signed=True) + endpoint + epoch
+        assert len(head) == 22 + len(endpoint) + len(epoch)
+        return head + (bytes([len(trace)]) + trace if trace is not None else b"") + body
+
+    plain = parse_delivery(frame(0, None))
+    assert (plain.endpoint, plain.epoch, plain.seq, plain.timestamp, plain.snapshot, plain.payload,
+            plain.traceparent) == ("/t/k", "9f4714b77c2a4c78", 1041, 1_700_000_000_123, False, payload, None)
+    traced = parse_delivery(frame(2, TRACE.encode()))
+    assert (traced.endpoint, traced.epoch, traced.seq, traced.snapshot, traced.payload, traced.traceparent) == \
+        ("/t/k", "9f4714b77c2a4c78", 1041, False, payload, TRACE)
+    assert traced.json() == {"score": 3}  # the trace context is not part of the payload
+    # With the snapshot bit too; an empty payload; a payload that looks like trace context stays payload.
+    both = parse_delivery(frame(3, TRACE.encode(), b""))
+    assert (both.snapshot, both.traceparent, both.payload) == (True, TRACE, b"")
+    assert parse_delivery(frame(0, None, bytes([55]) + TRACE.encode())).traceparent is None
+    # Cut short inside the trace context: no length byte, or fewer bytes than T says. Malformed, like a frame
+    # cut inside the endpoint or epoch.
+    full = frame(2, TRACE.encode(), b"")
+    epoch_end = 22 + len(endpoint) + len(epoch)
+    assert parse_delivery(full) is not None and len(full) == epoch_end + 1 + len(TRACE)
+    for cut in range(epoch_end, len(full)):
+        assert parse_delivery(full[:cut]) is None, cut
+    assert parse_delivery(full[:epoch_end - 1]) is None
+    # Without flag bit 1 the same bytes after the epoch are payload: the flag alone decides.
+    assert parse_delivery(bytes([1, 0]) + full[2:]).payload == bytes([len(TRACE)]) + TRACE.encode()
+
+
+def test_trace_context_through_a_real_gateway(create_topic, gateway_factory, producer):
+    """With tracing on, a record's traceparent header reaches the SDK's message and a publish's traceparent
+    becomes the record's header; with tracing off (the default) the gateway ignores it."""
+    topic_on, topic_off = create_topic(prefix="sdk-py-trace-on"), create_topic(prefix="sdk-py-trace-off")
+    traced_gw = gateway_factory([topic_on], {"tracing": {"propagate": True}})
+    plain_gw = gateway_factory([topic_off])
+
+    async def run(gw, topic):
+        client = Client(gw.ws_url)
+        connected: list[dict] = []
+        client.on("connected", connected.append)
+        await client.connect()
+        try:
+            endpoint = f"/{topic}/k"
+            subscription = client.subscribe(endpoint)
+            await until("subscribed", lambda: subscription.canonical is not None)
+            await asyncio.to_thread(producer.produce, topic, [
+                ("k", b"produced traced", [("traceparent", TRACE.encode())]),
+                ("k", b"produced plain"),
+            ])
+            published = await client.publish(endpoint, "published traced", traceparent=TRACE)
+            plain = await client.publish(endpoint, b"published plain")
+            messages = [await asyncio.wait_for(anext(subscription), 10) for _ in range(4)]
+            try:
+                await client.publish(endpoint, "x", traceparent="00-zz")
+                refusal = None
+            except StreamgateError as error:
+                refusal = error
+            return connected, published, plain, messages, refusal
+        finally:
+            await client.close()
+
+    async def body():
+        return await run(traced_gw, topic_on), await run(plain_gw, topic_off)
+
+    on, off = run_async(body(), 60)
+    connected, published, plain, messages, refusal = on
+    assert [event["trace_context"] for event in connected] == [True]
+    assert [(m.payload, m.traceparent) for m in messages] == [
+        (b"produced traced", TRACE), (b"produced plain", None), (b"published traced", TRACE),
+        (b"published plain", None)]
+    assert [m.seq for m in messages[2:]] == [published.offset, plain.offset]
+    assert refusal is not None and refusal.code == "bad_request", refusal
+    connected, published, plain, messages, refusal = off
+    assert [event["trace_context"] for event in connected] == [False]
+    assert [(m.payload, m.traceparent) for m in messages] == [
+        (b"produced traced", None), (b"produced plain", None), (b"published traced", None),
+        (b"published plain", None)]
+    assert [m.seq for m in messages[2:]] == [published.offset, plain.offset]
+    assert refusal is None  # without tracing the field is ignored, malformed or not
+
+
 def test_the_package_installs_with_pip_and_ships_its_types(tmp_path):
     # Built from a copy: setuptools writes build/ and *.egg-info beside the sources.
     source = tmp_path / "source"

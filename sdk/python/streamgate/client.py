@@ -20,6 +20,8 @@ from websockets.exceptions import WebSocketException
 HEADER = struct.Struct(">BBHHQq")
 KIND_MESSAGE = 1
 FLAG_SNAPSHOT = 1
+#: The record's `traceparent` follows the epoch: one length byte, then its bytes.
+FLAG_TRACE_CONTEXT = 2
 
 TokenProvider = Union[str, Callable[[], Union[str, Awaitable[str]]], None]
 
@@ -55,6 +57,9 @@ class Message:
     snapshot: bool
     #: The record's value, byte for byte.
     payload: bytes
+    #: The record's W3C `traceparent` header, when the frame carries trace
+    #: context (a gateway with `tracing.propagate`); None otherwise.
+    traceparent: str | None = None
 
     @property
     def position(self) -> Position:
@@ -76,7 +81,9 @@ class Published:
 
 
 def parse_delivery(frame: bytes) -> Message | None:
-    """Reads a binary delivery frame; None when it is not one."""
+    """Reads a binary delivery frame (docs/protocol.md, "delivery"); None when it
+    is not one or is cut short. With flag bit 1, the trace context (one length
+    byte, then the record's `traceparent`) sits between the epoch and the payload."""
     if len(frame) < HEADER.size:
         return None
     kind, flags, endpoint_length, epoch_length, seq, timestamp = HEADER.unpack_from(frame)
@@ -84,9 +91,20 @@ def parse_delivery(frame: bytes) -> Message | None:
     epoch_end = endpoint_end + epoch_length
     if kind != KIND_MESSAGE or epoch_end > len(frame):
         return None
+    payload_start = epoch_end
+    traceparent = None
+    if flags & FLAG_TRACE_CONTEXT:
+        if epoch_end + 1 > len(frame):
+            return None
+        trace_end = epoch_end + 1 + frame[epoch_end]
+        if trace_end > len(frame):
+            return None
+        traceparent = bytes(frame[epoch_end + 1:trace_end]).decode("utf-8", "replace")
+        payload_start = trace_end
     return Message(endpoint=frame[HEADER.size:endpoint_end].decode("utf-8", "replace"),
                    epoch=frame[endpoint_end:epoch_end].decode("ascii", "replace"), seq=seq, timestamp=timestamp,
-                   snapshot=bool(flags & FLAG_SNAPSHOT), payload=bytes(frame[epoch_end:]))
+                   snapshot=bool(flags & FLAG_SNAPSHOT), payload=bytes(frame[payload_start:]),
+                   traceparent=traceparent)
 
 
 def backoff_delay(attempt: int, min_delay: float, max_delay: float, jitter: bool = True,
@@ -178,8 +196,8 @@ class Subscription(_Emitter):
 
 class Client(_Emitter):
     """A connection to a Streamgate cluster that survives network loss, node
-    failure and draining nodes. Events: state, connected, disconnected, moving,
-    token_refreshed, error.
+    failure and draining nodes. Events: state, connected ({url, subject,
+    expires_at, trace_context}), disconnected, moving, token_refreshed, error.
 
         async with Client(["ws://node1:8080/ws", "ws://node2:8080/ws"], token=provider) as client:
             async for message in client.subscribe("/scores/live/nba"):
@@ -251,14 +269,19 @@ class Client(_Emitter):
             self._spawn(self._send_subscribe(subscription))
         return subscription
 
-    async def publish(self, endpoint: str, payload: str | bytes) -> Published:
+    async def publish(self, endpoint: str, payload: str | bytes, *, traceparent: str | None = None) -> Published:
         """Resolves once Kafka acknowledged the record; raises StreamgateError
-        (`disconnected`: lost before the answer, the record may have been produced)."""
+        (`disconnected`: lost before the answer, the record may have been produced).
+        `traceparent`, a W3C trace context, becomes the record's `traceparent`
+        header on a gateway with `tracing.propagate` (which refuses a malformed
+        one with `bad_request`) and is ignored by others."""
         request: dict[str, Any] = {"type": "publish", "endpoint": endpoint}
         if isinstance(payload, str):
             request["payload"] = payload
         else:
             request["payload_base64"] = base64.b64encode(payload).decode()
+        if traceparent is not None:
+            request["traceparent"] = traceparent
         await self._wait_connected()
         reply = await self._request(request)
         return Published(reply["endpoint"], reply["partition"], reply["offset"])
@@ -439,7 +462,9 @@ class Client(_Emitter):
             self._set_state("connected")
             self._connected.set()
             self._emit("connected", {"url": self.node, "subject": reply.get("subject"),
-                                     "expires_at": reply.get("expires_at")})
+                                     "expires_at": reply.get("expires_at"),
+                                     # The node's deliveries may carry trace context (`tracing.propagate`).
+                                     "trace_context": reply.get("trace_context") is True})
             # A new connection came with the provider's current token: subscriptions
             # a token expiry suspended resume with the others.
             for subscription in list(self._subscriptions.values()):
