@@ -129,10 +129,13 @@ class Server:
 
 
 def wait_http(url: str, timeout: float) -> None:
+    import ssl
+
+    context = ssl._create_unverified_context() if url.startswith("https") else None  # loopback, self-signed
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=1, context=context) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -162,7 +165,9 @@ STREAMGATE_LOOPS = 1   # see BENCHMARKS.md: the load generator needs the other c
 
 
 def start_streamgate(workdir: Path, source: dict, name: str = "streamgate", loops: int = STREAMGATE_LOOPS,
-                     io_uring: bool = True, max_write_delay_ms: int | None = None) -> Server:
+                     io_uring: bool = True, max_write_delay_ms: int | None = None,
+                     tls: tuple[str, str] | None = None) -> Server:
+    """`tls`: (certificate chain, private key) for a wss:// listener."""
     port = free_port()
     websocket = {"max_output_bytes": 16 << 20}
     if max_write_delay_ms is not None:
@@ -172,12 +177,14 @@ def start_streamgate(workdir: Path, source: dict, name: str = "streamgate", loop
               "websocket": websocket, "console": {"enabled": False}, "source": source,
               # One client process holds up to 18,000 connections from one address.
               "limits": {"max_connections_per_address": 0}}
+    if tls:
+        config["listen"]["tls"] = {"certificate_chain": tls[0], "private_key": tls[1]}
     path = workdir / f"{name}-{port}.json"
     path.write_text(json.dumps(config))
     log_path = workdir / f"{name}-{port}.log"
     proc = subprocess.Popen([str(streamgate_binary()), "serve", "--config", str(path)], stdout=open(log_path, "wb"),
                             stderr=subprocess.STDOUT, env=env_with_runtime())
-    wait_http(f"http://127.0.0.1:{port}/readyz", 30)
+    wait_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}/readyz", 30)
     return Server(name, proc, port, log_path)
 
 
@@ -227,6 +234,7 @@ class Load:
     protocol: str = "streamgate"
     path: str = "/ws"
     target: str = "/bench/k%d"
+    tls: bool = False
 
 
 def run_window(server: Server, load: Load, connections: int, endpoints: int, warmup: float, duration: float,
@@ -248,6 +256,8 @@ def run_window(server: Server, load: Load, connections: int, endpoints: int, war
                "--path", load.path, "--target", load.target, "--connections", str(n), "--endpoints", str(endpoints),
                "--sources", sources[i], "--seed", str(1000 + i), "--warmup", str(warmup),
                "--duration", str(duration), "--connect-timeout", "120", "--wait-go", "--out", str(out)]
+        if load.tls:
+            cmd.append("--tls")
         subs.append((subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True), out))
     connected, connect_seconds = 0, 0.0
     print(f"    {server.name}: connecting {connections:,} clients ({procs} processes) ...", end="", flush=True)
@@ -478,6 +488,55 @@ def systems_for_throughput(plan: Plan, workdir: Path, peers: list[str]):
         yield from peer_systems.systems(name, k, rate, payload, workdir)
 
 
+def scenario_tls(plan: Plan, workdir: Path, peers: list[str]) -> dict:
+    """What TLS costs per delivery: the throughput workload over ws:// and
+    wss:// (a self-signed P-256 certificate, TLS 1.3), alternating, for
+    Streamgate and, with the uwebsockets peer, for uWebSockets too."""
+    log(f"\n[7] TLS: {plan.throughput_keys} endpoints x {plan.throughput_rate} msg/s, {plan.payload} B, "
+        f"{plan.throughput_clients} clients, ws:// and wss://")
+    chain, key = str(workdir / "bench-cert.pem"), str(workdir / "bench-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", chain, "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    k, rate, payload = plan.throughput_keys, plan.throughput_rate, plan.payload
+    systems = [("streamgate ws", lambda: start_streamgate(workdir, generator_source(k, rate, payload)), Load()),
+               # TLS connections are written with one SSL_write each, not in io_uring batches: this
+               # row separates what TLS costs from what leaving the batched submission costs.
+               ("streamgate ws, sendmsg", lambda: start_streamgate(workdir, generator_source(k, rate, payload),
+                                                                   io_uring=False), Load()),
+               ("streamgate wss", lambda: start_streamgate(workdir, generator_source(k, rate, payload), tls=(chain, key)),
+                Load(tls=True))]
+    if "uwebsockets" in peers:
+        import peers as peer_systems
+        systems += [("uwebsockets ws", lambda: peer_systems.start_uwebsockets(k, rate, payload, workdir),
+                     Load("raw", "/bench/k%d", "")),
+                    ("uwebsockets wss", lambda: peer_systems.start_uwebsockets(k, rate, payload, workdir, tls=(chain, key)),
+                     Load("raw", "/bench/k%d", "", tls=True))]
+    rows: dict[str, dict] = {}
+    for name, start, load in systems:
+        try:
+            server = start()
+        except Exception as error:  # a peer that cannot start is reported, not fatal
+            log(f"  {name}: could not start ({error})")
+            rows[name] = {"error": str(error)}
+            continue
+        try:
+            rows[name] = run_window(server, load, plan.throughput_clients, k, plan.warmup, plan.window, workdir, rate)
+            log(summarize(name, rows[name]))
+        finally:
+            server.stop()
+    for system in ("streamgate", "uwebsockets"):
+        plain, tls = rows.get(f"{system} ws", {}), rows.get(f"{system} wss", {})
+        if plain.get("msgs_per_cpu_second") and tls.get("msgs_per_cpu_second"):
+            cost = plain["msgs_per_cpu_second"] / tls["msgs_per_cpu_second"]
+            rows[f"{system} tls cost"] = {"cpu_per_message_ratio": round(cost, 2),
+                                          "p50_ms": [plain["p50_ms"], tls["p50_ms"]],
+                                          "p99_ms": [plain["p99_ms"], tls["p99_ms"]]}
+            log(f"  {system}: wss:// costs {cost:.2f}x the CPU per delivered message of ws://; "
+                f"p50 {plain['p50_ms']:.2f} -> {tls['p50_ms']:.2f} ms, p99 {plain['p99_ms']:.2f} -> {tls['p99_ms']:.2f} ms")
+    return rows
+
+
 # --------------------------------------------------------------- output --
 
 def scenario_sdk(plan: Plan, workdir: Path) -> dict:
@@ -529,7 +588,7 @@ def write_results(results: dict) -> Path:
 
 def build_tools() -> None:
     BIN.mkdir(parents=True, exist_ok=True)
-    for tool, libs in (("benchsub", []), ("baresend", ["-lssl", "-lcrypto"]), ("benchfeed", [])):
+    for tool, libs in (("benchsub", ["-lssl", "-lcrypto"]), ("baresend", ["-lssl", "-lcrypto"]), ("benchfeed", [])):
         subprocess.run(["gcc", "-O2", "-Wall", "-o", str(BIN / tool), str(TOOLS / f"{tool}.c"), *libs], check=True)
     log("building the gateway (release)")
     subprocess.run(["swift", "build", "-c", "release", "--product", "streamgate"], cwd=ROOT, check=True,
@@ -539,7 +598,8 @@ def build_tools() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every scenario at small scale (under 3 minutes)")
-    parser.add_argument("--only", action="append", choices=["reference", "saturation", "connections", "throughput", "sdk"],
+    parser.add_argument("--only", action="append",
+                        choices=["reference", "saturation", "connections", "throughput", "sdk", "tls"],
                         help="run only these scenarios (repeatable)")
     parser.add_argument("--peers", default="uwebsockets,nchan,nats,mosquitto",
                         help="comma-separated peers for the throughput scenario ('' for none)")
@@ -554,7 +614,7 @@ def main() -> None:
                "quick": args.quick, "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                                                 "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
                "payload_bytes": plan.payload, "scenarios": {}}
-    chosen = args.only or ["reference", "saturation", "connections", "throughput", "sdk"]
+    chosen = args.only or ["reference", "saturation", "connections", "throughput", "sdk", "tls"]
     with tempfile.TemporaryDirectory(prefix="streamgate-bench-") as tmp:
         workdir = Path(tmp)
         peers = [p for p in args.peers.split(",") if p]
@@ -568,6 +628,8 @@ def main() -> None:
             results["scenarios"]["throughput"] = scenario_throughput(plan, workdir, peers)
         if "sdk" in chosen:
             results["scenarios"]["sdk"] = scenario_sdk(plan, workdir)
+        if "tls" in chosen:
+            results["scenarios"]["tls"] = scenario_tls(plan, workdir, peers)
     throughput = results["scenarios"].get("throughput", {})
     if "bare-send" in throughput and "msgs_per_cpu_second" in throughput["bare-send"]:
         results["bare_send_msgs_per_cpu_second"] = throughput["bare-send"]["msgs_per_cpu_second"]

@@ -6,6 +6,7 @@ over WebSocket), the last three fed by benchfeed over their own protocol.
 Installed on demand (Debian packages, PyPI socketify)."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,12 +35,14 @@ def start_feed(mode: str, port: int, k: int, rate: float, payload: int, prefix: 
                             stdout=open(workdir / f"benchfeed-{mode}.log", "wb"), stderr=subprocess.STDOUT)
 
 
-def start_uwebsockets(k, rate, payload, workdir) -> Server:
+def start_uwebsockets(k, rate, payload, workdir, tls: tuple[str, str] | None = None) -> Server:
+    """`tls`: (certificate, key): uWebSockets' own TLS (its SSL app, OpenSSL)."""
     ensure_installed("uwebsockets")
     port = free_port()
-    log_path = workdir / "uws.log"
+    log_path = workdir / f"uws-{port}.log"
+    env = dict(os.environ, **({"UWS_TLS_CERT": tls[0], "UWS_TLS_KEY": tls[1]} if tls else {}))
     proc = subprocess.Popen([str(VENV_PY), str(Path(__file__).parent / "peers" / "uws_app.py"), str(port), str(k),
-                             str(rate), str(payload)], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+                             str(rate), str(payload)], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)
     wait_port(port, 20)
     return Server("uwebsockets", proc, port, log_path)
 

@@ -7,13 +7,16 @@ socketify's default App.run() spins the loop (a whole core at any load), so
 this runs libuv's blocking loop directly, as the anchors measured it.
 
     uws_app.py PORT KEYS RATE_PER_KEY PAYLOAD_BYTES [PREFIX]
+
+With UWS_TLS_CERT and UWS_TLS_KEY set it serves wss:// (uWS's SSL app).
 """
+import os
 import signal
 import struct
 import sys
 import time
 
-from socketify import App, AppListenOptions, CompressOptions, OpCode
+from socketify import App, AppListenOptions, AppOptions, CompressOptions, OpCode
 
 port, keys, rate, payload_bytes = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 prefix = sys.argv[5] if len(sys.argv) > 5 else "/bench/k"
@@ -22,7 +25,8 @@ filler = b"*" * (payload_bytes - 16)
 sequence = [0] * keys
 total_rate = rate * keys
 state = {"sent": 0, "start": None}
-app = App()
+app = App(AppOptions(cert_file_name=os.environ["UWS_TLS_CERT"], key_file_name=os.environ["UWS_TLS_KEY"])
+          if os.environ.get("UWS_TLS_CERT") else None)
 
 
 def upgrade(res, req, context):

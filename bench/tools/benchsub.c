@@ -19,7 +19,9 @@
  * Prints "READY <subscribed> <connect-seconds>" when every connection is
  * subscribed (or the connect timeout passed), waits --warmup seconds,
  * measures for --duration seconds, then writes a JSON result to --out.
- * Single-threaded epoll: its own CPU time is reported too.
+ * Single-threaded epoll: its own CPU time is reported too. --tls speaks
+ * wss:// (OpenSSL, no certificate check: the server is on loopback), so the
+ * same client measures what TLS costs a server.
  */
 #define _GNU_SOURCE
 #include "histogram.h"
@@ -40,11 +42,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 enum protocol { P_STREAMGATE, P_RAW, P_NATS, P_MQTT };
-enum state { S_CONNECTING, S_HANDSHAKE, S_SUBSCRIBING, S_SUBSCRIBED, S_CLOSED };
+enum state { S_CONNECTING, S_TLS, S_HANDSHAKE, S_SUBSCRIBING, S_SUBSCRIBED, S_CLOSED };
 
 typedef struct conn {
     int fd;
+    SSL *ssl;                  /* --tls */
     uint8_t state;
     int endpoint;
     int64_t last_seq;          /* -1: nothing received yet */
@@ -70,6 +76,7 @@ static struct {
     unsigned seed;
     const char *out;
     bool wait_go;                /* start the window on a "GO" line on stdin */
+    bool tls;                    /* wss:// */
 } opt = {
     .protocol = P_STREAMGATE, .host = "127.0.0.1", .port = 8080, .path_format = "/ws",
     .target_format = "/bench/k%d", .connections = 1000, .endpoints = 1000, .first_endpoint = 1,
@@ -77,6 +84,7 @@ static struct {
 };
 
 static histogram hist;
+static SSL_CTX *tls_context;
 static uint64_t received, missing, reordered, closed_count, error_count, outside_window;
 static bool measuring;
 static int epfd;
@@ -128,9 +136,32 @@ static void send_frame(conn *c, uint8_t opcode, const void *payload, size_t n) {
     out_append(c, payload, n);
 }
 
+/* send/recv, or their TLS forms: -1 with errno EAGAIN when the socket
+ * (or TLS) must wait, -1 with another errno on failure, 0 at the end. */
+static ssize_t io_send(conn *c, const void *data, size_t n) {
+    if (!c->ssl) return send(c->fd, data, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int w = SSL_write(c->ssl, data, (int)n);
+    if (w > 0) return w;
+    int e = SSL_get_error(c->ssl, w);
+    errno = (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? EAGAIN : EPIPE;
+    return -1;
+}
+
+static ssize_t io_recv(conn *c, void *data, size_t n) {
+    if (!c->ssl) return recv(c->fd, data, n, 0);
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, data, (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPIPE;
+    return -1;
+}
+
 static void flush_out(conn *c) {
     while (c->olen > 0) {
-        ssize_t w = send(c->fd, c->out, c->olen, MSG_NOSIGNAL);
+        ssize_t w = io_send(c, c->out, c->olen);
         if (w < 0) {
             if (errno == EAGAIN) break;
             c->state = S_CLOSED;
@@ -315,13 +346,15 @@ static void close_conn(conn *c) {
     c->state = S_CLOSED;
     closed_count++;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
 }
 
 static void on_readable(conn *c) {
     for (int round = 0; round < 4; round++) {
         grow(&c->buf, &c->cap, c->len + 65536);
-        ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        ssize_t r = io_recv(c, c->buf + c->len, c->cap - c->len);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) { close_conn(c); return; }
         if (r < 0) break;
         c->len += (size_t)r;
@@ -357,7 +390,7 @@ static void on_readable(conn *c) {
         memmove(c->buf, c->buf + off, c->len - off);
         c->len -= off;
         if (c->cap > 262144 && c->len < 1024) { free(c->buf); c->buf = NULL; c->cap = 0; grow(&c->buf, &c->cap, c->len + 1); }
-        if ((size_t)r < 65536) break;
+        if ((size_t)r < 65536 && !(c->ssl && SSL_pending(c->ssl) > 0)) break;
     }
     if (c->olen) flush_out(c);
 }
@@ -387,11 +420,44 @@ static int start_connect(conn *c, int index) {
     return 0;
 }
 
+static void send_upgrade(conn *c);
+
+/* Drives a TLS handshake; the upgrade request goes out once it is done. */
+static void tls_step(conn *c) {
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc == 1) {
+        send_upgrade(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        fprintf(stderr, "TLS handshake failed: %s\n", ERR_reason_error_string(ERR_peek_last_error()));
+        error_count++;
+        close_conn(c);
+        return;
+    }
+    struct epoll_event ev = {.events = e == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
 static void on_connected(conn *c) {
     int err = 0;
     socklen_t len = sizeof(err);
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err) { error_count++; close_conn(c); return; }
+    if (opt.tls) {
+        c->ssl = SSL_new(tls_context);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) { error_count++; close_conn(c); return; }
+        SSL_set_connect_state(c->ssl);
+        c->state = S_TLS;
+        tls_step(c);
+        return;
+    }
+    send_upgrade(c);
+}
+
+static void send_upgrade(conn *c) {
     char path[512], req[1024];
     format_target(path, sizeof(path), opt.path_format, c->endpoint);
     int n = snprintf(req, sizeof(req),
@@ -416,7 +482,7 @@ static void usage(void) {
             "usage: benchsub [--protocol streamgate|raw|nats|mqtt] [--host H] [--port P] [--path FMT]\n"
             "                [--target FMT] [--connections N] [--endpoints K] [--first-endpoint I]\n"
             "                [--sources 127.0.0.2,...] [--warmup S] [--duration S] [--connect-timeout S]\n"
-            "                [--seed N] [--wait-go] --out FILE\n");
+            "                [--seed N] [--wait-go] [--tls] --out FILE\n");
     exit(2);
 }
 
@@ -426,7 +492,7 @@ int main(int argc, char **argv) {
         {"target", 1, 0, 't'}, {"connections", 1, 0, 'n'}, {"endpoints", 1, 0, 'k'},
         {"first-endpoint", 1, 0, 'f'}, {"sources", 1, 0, 's'}, {"warmup", 1, 0, 'w'},
         {"duration", 1, 0, 'd'}, {"connect-timeout", 1, 0, 'c'}, {"seed", 1, 0, 'S'}, {"out", 1, 0, 'o'},
-        {"wait-go", 0, 0, 'g'},
+        {"wait-go", 0, 0, 'g'}, {"tls", 0, 0, 'T'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -452,11 +518,17 @@ int main(int argc, char **argv) {
         case 'S': opt.seed = (unsigned)atoi(optarg); break;
         case 'o': opt.out = optarg; break;
         case 'g': opt.wait_go = true; break;
+        case 'T': opt.tls = true; break;
         default: usage();
         }
     }
     if (!opt.out || opt.connections < 1 || opt.endpoints < 1) usage();
 
+    if (opt.tls) {
+        tls_context = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_verify(tls_context, SSL_VERIFY_NONE, NULL); /* loopback benchmark: no certificate check */
+        SSL_CTX_set_mode(tls_context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
     epfd = epoll_create1(0);
     conn *conns = calloc((size_t)opt.connections, sizeof(conn));
     srand(opt.seed);
@@ -518,6 +590,10 @@ int main(int argc, char **argv) {
             if (c->state == S_CLOSED) continue;
             if (c->state == S_CONNECTING) {
                 if (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
+                continue;
+            }
+            if (c->state == S_TLS) {
+                tls_step(c);
                 continue;
             }
             if (events[i].events & EPOLLOUT) flush_out(c);
