@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import StreamgatePluginAPI
 
 /// Everything `portal.json` says, validated once; errors name the key.
@@ -18,6 +19,8 @@ public struct PortalConfiguration: Sendable {
     /// Listening elsewhere than loopback must be asked for by name: the
     /// portal mints tokens, and it has no TLS of its own yet.
     public var allowRemote = false
+    /// `listen.tls`: serve https:// (nil: plain http://, e.g. behind a TLS proxy).
+    public var tls: TLSConfiguration?
     /// The SQLite file (GRDB); ":memory:" only in tests.
     public var databasePath = "portal.sqlite"
     /// What gateways present (`Authorization: Bearer ...`) to read the gateway state.
@@ -69,6 +72,9 @@ public struct PortalConfiguration: Sendable {
         host = try listen.string("host", default: host)
         port = try listen.int("port", default: port, range: 0...65535)
         allowRemote = try listen.bool("allow_remote", default: false)
+        let tlsSection = try listen.section("tls")
+        tls = try Self.tlsConfiguration(tlsSection, directory: directory)
+        try tlsSection.finish()
         try listen.finish()
         guard allowRemote || Self.isLoopback(host) else {
             throw ConfigurationError(key: "listen.host", value: "\"\(host)\"",
@@ -111,6 +117,38 @@ public struct PortalConfiguration: Sendable {
         logLevel = try root.string("log_level", default: logLevel)
         uiDirectory = try root.string("ui_directory").map { Self.resolve($0, in: directory) }
         try root.finish()
+    }
+
+    /// `listen.tls`: the PEM chain and key the portal serves https:// with,
+    /// loaded now so a bad file is a configuration error naming the key.
+    static func tlsConfiguration(_ section: ConfigSection, directory: String) throws(ConfigurationError) -> TLSConfiguration? {
+        let chain = try section.string("certificate_chain").map { resolve($0, in: directory) }
+        let key = try section.string("private_key").map { resolve($0, in: directory) }
+        switch (chain, key) {
+        case (nil, nil):
+            return nil
+        case let (chain?, key?):
+            do {
+                let certificates = try NIOSSLCertificate.fromPEMFile(chain).map { NIOSSLCertificateSource.certificate($0) }
+                guard !certificates.isEmpty else {
+                    throw ConfigurationError(key: section.keyPath("certificate_chain"), problem: "no certificate in \(chain)")
+                }
+                var configuration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: certificates, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                configuration.minimumTLSVersion = .tlsv12
+                configuration.applicationProtocols = ["http/1.1"]
+                _ = try NIOSSLContext(configuration: configuration)  // a key that does not match fails here
+                return configuration
+            } catch let error as ConfigurationError {
+                throw error
+            } catch {
+                throw ConfigurationError(key: section.path, problem: "cannot use \(chain) and \(key): \(error)")
+            }
+        case (nil, _?):
+            throw ConfigurationError(key: section.keyPath("certificate_chain"), value: nil, expected: "the PEM certificate chain's path (with private_key)")
+        case (_?, nil):
+            throw ConfigurationError(key: section.keyPath("private_key"), value: nil, expected: "the PEM private key's path (with certificate_chain)")
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import StreamgatePluginAPI
 
@@ -81,9 +82,10 @@ public struct PortalServer: Sendable {
     }
 
     /// Serves until the service group shuts down (SIGINT/SIGTERM in `streamgate portal`).
-    public func application(logger: Logger) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                                          serverName: "streamgate-portal"),
+    public func application(logger: Logger) throws -> some ApplicationProtocol {
+        Application(router: router(), server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+                    configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                         serverName: "streamgate-portal"),
                     logger: logger)
     }
 }

@@ -7,6 +7,7 @@ serving from its saved state, and a gateway started while the portal is down
 serves from it too."""
 
 import asyncio
+import http.client
 import json
 import signal
 import subprocess
@@ -282,3 +283,51 @@ def test_each_api_has_an_asyncapi_document_valid_against_the_3_0_schema_in_json_
         assert portal.call("GET", "/api/v1/apis/nope/asyncapi.json")[0] == 404
     finally:
         portal.stop()
+
+
+def test_the_portal_serves_https_with_its_own_certificate(broker, tmp_path):
+    """listen.tls: the portal itself serves https:// (TLS 1.2+, ALPN http/1.1);
+    plain http:// to it gets no answer, and a bad key names the setting."""
+    import socket
+    import ssl
+
+    from test_tls import client_context, make_certificate
+
+    chain, key = make_certificate(tmp_path, "streamgate-portal")
+    portal = Portal(tmp_path, broker.bootstrap)
+    config = json.loads(portal.config_path.read_text())
+    config["listen"]["tls"] = {"certificate_chain": chain, "private_key": key}
+    portal.config_path.write_text(json.dumps(config))
+    portal.proc = subprocess.Popen([str(STREAMGATE_BIN), "portal", "--config", str(portal.config_path)],
+                                   stdout=open(portal.log_path, "ab"), stderr=subprocess.STDOUT, env=subprocess_env())
+    try:
+        context = client_context(chain)
+        context.set_alpn_protocols(["http/1.1"])
+        deadline = time.monotonic() + 30
+        while True:
+            assert portal.proc.poll() is None, tail(portal.log_path)
+            try:
+                with socket.create_connection(("127.0.0.1", portal.port), timeout=2) as raw, \
+                        context.wrap_socket(raw) as tls:
+                    assert tls.selected_alpn_protocol() == "http/1.1" and tls.version() in ("TLSv1.2", "TLSv1.3")
+                    break
+            except (ConnectionRefusedError, ssl.SSLError):
+                assert time.monotonic() < deadline, tail(portal.log_path)
+                time.sleep(0.1)
+        login = urllib.request.Request(f"https://127.0.0.1:{portal.port}/api/v1/login", method="POST",
+                                       data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, context=client_context(chain), timeout=10) as response:
+            assert response.status == 200 and "token" in json.loads(response.read())
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{portal.port}/healthz", timeout=5).read()
+        assert f"https://127.0.0.1:{portal.port}" in portal.log_path.read_text()
+    finally:
+        portal.stop()
+
+    other_chain, other_key = make_certificate(tmp_path, "other")
+    config["listen"]["tls"] = {"certificate_chain": chain, "private_key": other_key}
+    portal.config_path.write_text(json.dumps(config))
+    result = subprocess.run([str(STREAMGATE_BIN), "portal", "--config", str(portal.config_path)], capture_output=True,
+                            text=True, timeout=30, env=subprocess_env())
+    assert result.returncode != 0 and "listen.tls" in result.stderr, result.stderr

@@ -24,9 +24,9 @@ struct PortalCommand: AsyncParsableCommand {
         let logger = Logger(label: "streamgate.portal")
         let portal = try PortalServer(configuration: configuration)
         try await portal.bootstrap(logger: logger)
-        logger.notice("portal listening", metadata: ["address": "http://\(configuration.host):\(configuration.port)",
+        logger.notice("portal listening", metadata: ["address": "\(configuration.tls == nil ? "http" : "https")://\(configuration.host):\(configuration.port)",
                                                      "database": "\(configuration.databasePath)"])
-        let group = ServiceGroup(configuration: .init(services: [portal.application(logger: logger)],
+        let group = ServiceGroup(configuration: .init(services: [try portal.application(logger: logger)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
