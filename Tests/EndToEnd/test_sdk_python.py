@@ -553,7 +553,10 @@ def test_a_draining_node_moves_its_clients_to_the_other_without_loss(broker, cre
             assert received[n][key] == values, (n, key)
     assert len({move["delay_ms"] for [move] in moves}) > 1, "the moves are spread over the window"
     assert publish_failures == [] and len(expected[published_key]) > 20, publish_failures
-    assert len(across) == 1, across
+    # At most one (none when the move began between an answer and the next
+    # publish); that one in flight is answered on the old node is checked
+    # deterministically by the stand-in node test above.
+    assert len(across) <= 1, across
     assert events == [], events
     count = sum(len(values) for values in expected.values())
     delays = sorted(move["delay_ms"] for [move] in moves)

@@ -174,7 +174,9 @@ test("twenty clients move off a draining node: every message once, in order, no 
     // after the move's delay, before it closed the connection (the many-at-once one, usually some).
     const inFlight = { "one-by-one": answeredWhileLeaving(clients[2], oneByOne.answered),
       "many-at-once": answeredWhileLeaving(clients[3], manyAtOnce.answered) };
-    assert.equal(inFlight["one-by-one"], 1, "the one-by-one publish in flight was answered by node 0 while leaving");
+    // At most one (none when the move began between an answer and the next publish); that a
+    // request in flight is answered on the old node is checked deterministically in unit.test.mjs.
+    assert.ok(inFlight["one-by-one"] <= 1, "at most the one publish in flight was answered by node 0 while leaving");
     const delays = clients.map((c) => c.moves[0].delayMs);
     assert.ok(new Set(delays).size > CLIENTS / 2, `the moves are spread over the window: ${delays}`);
 
