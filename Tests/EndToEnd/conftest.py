@@ -153,11 +153,12 @@ class Broker:
 _topic_counter = itertools.count(1)
 
 
-def start_broker(log_path: Path) -> Broker:
-    """Starts Tansu (memory storage) on a free loopback port; stop it with
+def start_broker(log_path: Path, port: int | None = None) -> Broker:
+    """Starts Tansu (memory storage) on a free loopback port, or on `port`
+    (a broker that comes back where it was: the chaos suite); stop it with
     stop_broker. Also used outside pytest (Tests/EndToEnd/soak.py)."""
     assert TANSU_BIN.exists(), f"Tansu broker binary not found at {TANSU_BIN}"
-    port = free_port()
+    port = port or free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(TANSU_BIN), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",

@@ -203,23 +203,6 @@ def sequence_problems(expected: list[tuple[int, str]], got: list[tuple[int, str]
     return "; ".join(parts)
 
 
-def start_broker_on(port: int, log_path: Path) -> Broker:
-    """conftest.start_broker picks a free port; a broker that comes back
-    where it was (the nodes' bootstrap address) needs its old one."""
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(TANSU_BIN), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-             "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env())
-    try:
-        wait_for_port(port, 10.0, proc)
-    except Exception:
-        proc.kill()
-        proc.wait(5)
-        raise
-    return Broker(port=port, proc=proc, log_path=log_path)
-
-
 def create_topic_named(broker: Broker, name: str, partitions: int) -> None:
     result = subprocess.run(
         [str(TANSU_BIN), "topic", "create", name, "--partitions", str(partitions), "--broker", broker.url],
@@ -252,7 +235,7 @@ class OwnBroker:
         port = self.broker.port
         stop_broker(self.broker)
         self.generation += 1
-        self.broker = start_broker_on(port, self.directory / f"tansu-{self.generation}.log")
+        self.broker = start_broker(self.directory / f"tansu-{self.generation}.log", port=port)
         return self.broker
 
     def stop(self) -> None:
