@@ -317,7 +317,8 @@ def test_the_portal_serves_https_with_its_own_certificate(broker, tmp_path):
         login = urllib.request.Request(f"https://127.0.0.1:{portal.port}/api/v1/login", method="POST",
                                        data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
                                        headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(login, context=client_context(chain), timeout=10) as response:
+        # 30 s, as Portal.call: scrypt checks the password, slow under the sanitizers.
+        with urllib.request.urlopen(login, context=client_context(chain), timeout=30) as response:
             assert response.status == 200 and "token" in json.loads(response.read())
         with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
             urllib.request.urlopen(f"http://127.0.0.1:{portal.port}/healthz", timeout=5).read()
