@@ -172,10 +172,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                    strings: ["subject": token])
         checkReply(ClientProtocol.welcome(identity: identity), type: "welcome", id: nil,
                    strings: ["subject": token, "protocol": ClientProtocol.name])
+        checkReply(ClientProtocol.welcome(identity: identity, traceContext: true), type: "welcome", id: nil,
+                   strings: ["subject": token, "protocol": ClientProtocol.name])
+        checkReply(ClientProtocol.moving(reconnectWithinMs: token.utf8.count), type: "moving", id: nil,
+                   strings: ["reason": "draining"])
         checkReply(ClientProtocol.error(.unauthorized, "token rejected: \(token)", id: id), type: "error", id: id)
-    case .publish(let endpoint, let payload, let requestID):
+    case .publish(let endpoint, let payload, let traceParent, let requestID):
         id = requestID
         _ = payload.count
+        _ = traceParent?.utf8.count  // any string: the gateway checks its shape before it becomes a header
         checkReply(ClientProtocol.published(endpoint: endpoint, partition: 3, offset: 1041, id: id),
                    type: "published", id: id, strings: ["endpoint": endpoint])
         checkReply(ClientProtocol.error(.publishFailed, "broker said no", endpoint: endpoint, id: id), type: "error",
