@@ -1,17 +1,28 @@
 import CRdKafka
 import Foundation
 import StreamgatePluginAPI
+import Synchronization
 
 /// A librdkafka consumer handle and the loop that drains it.
 ///
-/// @unchecked Sendable: the handle is used by one thread at a time — the
-/// assigning task, then the poll thread — and destroyed after both finish.
+/// @unchecked Sendable: consumption (`consumeBatch`, on the poll thread or an
+/// event loop) and re-positioning (`KafkaLogWatcher`, on a thread of its own)
+/// both take `serial`; librdkafka's handle is itself thread-safe. The
+/// handle is destroyed after both have finished.
 final class KafkaConsumer: @unchecked Sendable {
     let handle: OpaquePointer
-    private let logger: any PluginLogger
+    let logger: any PluginLogger
     static let batchSize = 1024
     private static let pollTimeoutMs: Int32 = 100
     static let metadataTimeoutMs: Int32 = 1000
+    /// Serializes consumption with re-positioning, so no record is delivered
+    /// under an epoch the watcher is replacing.
+    private let serial = NSLock()
+    /// What is assigned, under `serial`; nil until positioned.
+    private var assignment: KafkaAssignment?
+    /// Set by consumption when it meets an error only the watcher can
+    /// resolve (an offset out of range, an unknown topic).
+    let checkRequested = Atomic<Bool>(false)
 
     init(handle: OpaquePointer, logger: any PluginLogger) {
         self.handle = handle
@@ -23,15 +34,21 @@ final class KafkaConsumer: @unchecked Sendable {
         guard let assigned = position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers) else {
             return
         }
-        Self.announce(assigned, to: sink)
+        Self.announce(assigned.partitions, to: sink)
         sink.sourceIsReady()
-        pollLoop(sink: sink, epochs: assigned.mapValues(\.epoch), stop: stop)
+        guard openQueue(assigned) else { return }
+        let watcher = KafkaLogWatcher(consumer: self, topics: topics, sink: sink)
+        watcher.start()
+        defer { watcher.stop() }
+        while !stop.isSet {
+            _ = consumeBatch(timeoutMs: Self.pollTimeoutMs, into: sink)
+        }
     }
 
     /// Assigns and positions every partition (blocking, retried); nil if stopped first.
-    func position(topics: [String], fromEarliest: Bool, stop: StopFlag, brokers: String) -> [PartitionKey: AssignedPartition]? {
+    func position(topics: [String], fromEarliest: Bool, stop: StopFlag, brokers: String) -> KafkaAssignment? {
         guard let assigned = assignAll(topics: topics, fromEarliest: fromEarliest, stop: stop) else { return nil }
-        logger.log(.info, "kafka source consuming \(assigned.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
+        logger.log(.info, "kafka source consuming \(assigned.partitions.count) partitions of \(topics.joined(separator: ", ")) from \(brokers)")
         if !KafkaTopicID.isAvailable {
             logger.log(.warning, "this librdkafka cannot describe topic ids (needs >= 2.3): epochs will not tell a deleted and re-created topic apart")
         }
@@ -39,8 +56,8 @@ final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Tells the host where each partition's records begin (before any is delivered).
-    static func announce(_ assigned: [PartitionKey: AssignedPartition], to sink: any MessageSink) {
-        for (key, partition) in assigned.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+    static func announce(_ partitions: [PartitionKey: AssignedPartition], to sink: any MessageSink) {
+        for (key, partition) in partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
             sink.partitionStarted(PartitionStart(
                 topic: key.topic, partition: key.partition, epoch: partition.epoch, offset: partition.startOffset))
         }
@@ -48,10 +65,10 @@ final class KafkaConsumer: @unchecked Sendable {
 
     /// Assigns every partition of `topics`, positioned at the current end (or
     /// the beginning), retrying every second while a topic is missing or the
-    /// broker is unreachable. Returns the epoch of each (topic, partition), or
-    /// nil when stopped first. Every librdkafka call here has a short timeout
-    /// so a stop request is honoured within about a second.
-    private func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) -> [PartitionKey: AssignedPartition]? {
+    /// broker is unreachable. Returns the assignment, or nil when stopped
+    /// first. Every librdkafka call here has a short timeout so a stop
+    /// request is honoured within about a second.
+    private func assignAll(topics: [String], fromEarliest: Bool, stop: StopFlag) -> KafkaAssignment? {
         var lastComplaint = ""
         while !stop.isSet {
             do {
@@ -67,103 +84,76 @@ final class KafkaConsumer: @unchecked Sendable {
         return nil
     }
 
-    private func assignOnce(topics: [String], fromEarliest: Bool) throws(KafkaSourceError) -> [PartitionKey: AssignedPartition] {
-        // Metadata first: it makes the request that also caches the cluster id.
-        let counts = try topics.map { topic throws(KafkaSourceError) in (topic, try partitionCount(of: topic)) }
-        let clusterID = try self.clusterID()
-        var topicIDs: [String: String] = [:]
-        for topic in topics { topicIDs[topic] = try KafkaTopicID.of(topic, handle: handle, timeoutMs: Self.metadataTimeoutMs) }
-        let list = rd_kafka_topic_partition_list_new(16)!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        var assigned: [PartitionKey: AssignedPartition] = [:]
-        for (topic, count) in counts {
-            for partition in 0..<count {
-                var low: Int64 = 0
-                var high: Int64 = 0
-                let err = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, Self.metadataTimeoutMs)
-                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    throw KafkaSourceError(message: "offsets of \(topic)[\(partition)]: \(String(cString: rd_kafka_err2str(err)))")
-                }
-                let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
-                entry.pointee.offset = fromEarliest ? low : high
-                assigned[PartitionKey(topic: topic, partition: partition)] = AssignedPartition(
-                    epoch: Self.epoch(cluster: clusterID, topic: topic, topicID: topicIDs[topic] ?? "", partition: partition,
-                                      partitionCount: count),
-                    startOffset: entry.pointee.offset)
+    private func assignOnce(topics: [String], fromEarliest: Bool) throws(KafkaSourceError) -> KafkaAssignment {
+        let identity = try readIdentity(of: topics)
+        if let missing = topics.first(where: { identity.topics[$0] == nil }) {
+            throw KafkaSourceError(message: "topic '\(missing)' not found")
+        }
+        var partitions: [PartitionKey: AssignedPartition] = [:]
+        for topic in topics {
+            for partition in 0..<identity.topics[topic]!.partitionCount {
+                let (low, high) = try queryWatermarks(topic: topic, partition: partition)
+                partitions[PartitionKey(topic: topic, partition: partition)] = AssignedPartition(
+                    epoch: identity.epoch(topic: topic, partition: partition), startOffset: fromEarliest ? low : high)
             }
         }
+        let list = Self.partitionList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_assign(handle, list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaSourceError(message: "assign: \(String(cString: rd_kafka_err2str(err)))")
         }
-        return assigned
+        return KafkaAssignment(identity: identity, partitions: partitions)
     }
 
-    /// The cluster id is part of every epoch, so without it there is no epoch.
-    func clusterID() throws(KafkaSourceError) -> String {
-        guard let id = rd_kafka_clusterid(handle, Self.metadataTimeoutMs) else {
-            throw KafkaSourceError(message: "cannot read the cluster id (is the broker reachable?)")
+    /// The partition's first and next offsets as the broker lists them now (blocking, a second at most).
+    func queryWatermarks(topic: String, partition: Int32) throws(KafkaSourceError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, Self.metadataTimeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaSourceError(message: "offsets of \(topic)[\(partition)]: \(String(cString: rd_kafka_err2str(err)))")
         }
-        defer { rd_kafka_mem_free(handle, id) }
-        return String(cString: id)
+        return (low, high)
     }
 
-    func partitionCount(of topic: String) throws(KafkaSourceError) -> Int32 {
-        let topicHandle = rd_kafka_topic_new(handle, topic, nil)
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Self.metadataTimeoutMs)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw KafkaSourceError(message: "metadata of topic '\(topic)': \(String(cString: rd_kafka_err2str(err)))")
+    /// A new librdkafka partition list (owned by the caller), each entry at its start offset.
+    static func partitionList(_ partitions: [PartitionKey: AssignedPartition]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1)))!
+        for (key, partition) in partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            rd_kafka_topic_partition_list_add(list, key.topic, key.partition)!.pointee.offset = partition.startOffset
         }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1 else {
-            throw KafkaSourceError(message: "topic '\(topic)' not found")
-        }
-        let info = metadata.pointee.topics[0]
-        guard info.err == RD_KAFKA_RESP_ERR_NO_ERROR, info.partition_cnt > 0 else {
-            throw KafkaSourceError(message: "topic '\(topic)': \(String(cString: rd_kafka_err2str(info.err)))")
-        }
-        return info.partition_cnt
+        return list
     }
 
-    /// An epoch names one offset sequence: it changes with the cluster, the
-    /// topic (its id changes when it is re-created) or the partition count,
-    /// any of which can make an offset ambiguous.
-    static func epoch(cluster: String, topic: String, topicID: String, partition: Int32, partitionCount: Int32) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64
-        for byte in "\(cluster)|\(topic)|\(topicID)|\(partition)|\(partitionCount)".utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
+    /// A new librdkafka partition list (owned by the caller) without offsets.
+    static func partitionList(_ keys: some Collection<PartitionKey>) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = rd_kafka_topic_partition_list_new(Int32(max(keys.count, 1)))!
+        for key in keys.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
+            rd_kafka_topic_partition_list_add(list, key.topic, key.partition)
         }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return list
     }
 
     // MARK: Consuming
 
     private var queue: OpaquePointer?
-    private var epochs: [PartitionKey: String] = [:]
     private var topicNames: [OpaquePointer: String] = [:]
     private var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: KafkaConsumer.batchSize)
     private var lastError = ""
+    /// Partitions consumption reported out of range, for the watcher (under `serial`).
+    private var outOfRange: Set<PartitionKey> = []
 
-    /// Drains the consumer queue in batches until `stop` is set (a thread of its own).
-    func pollLoop(sink: any MessageSink, epochs: [PartitionKey: String], stop: StopFlag) {
-        guard openQueue(epochs: epochs) else { return }
-        while !stop.isSet {
-            _ = consumeBatch(timeoutMs: Self.pollTimeoutMs, into: sink)
-        }
-    }
-
-    /// Opens the consumer queue; the records' epochs come from the assignment.
-    func openQueue(epochs: [PartitionKey: String]) -> Bool {
+    /// Opens the consumer queue; the records' epochs come from `assigned`.
+    func openQueue(_ assigned: KafkaAssignment) -> Bool {
         guard let queue = rd_kafka_queue_get_consumer(handle) else {
             logger.log(.error, "kafka source: no consumer queue")
             return false
         }
-        self.queue = queue
-        self.epochs = epochs
+        serial.withLock {
+            self.queue = queue
+            assignment = assigned
+        }
         return true
     }
 
@@ -178,7 +168,11 @@ final class KafkaConsumer: @unchecked Sendable {
     /// messages librdkafka handed over (records and errors).
     @discardableResult
     func consumeBatch(timeoutMs: Int32, into sink: any MessageSink) -> Int {
-        guard let queue else { return 0 }
+        serial.withLock { consumeLocked(timeoutMs: timeoutMs, into: sink) }
+    }
+
+    private func consumeLocked(timeoutMs: Int32, into sink: any MessageSink) -> Int {
+        guard let queue, let assignment else { return 0 }
         let n = batch.withUnsafeMutableBufferPointer {
             rd_kafka_consume_batch_queue(queue, timeoutMs, $0.baseAddress, Self.batchSize)
         }
@@ -188,6 +182,14 @@ final class KafkaConsumer: @unchecked Sendable {
             defer { rd_kafka_message_destroy(message) }
             let m = message.pointee
             if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if Self.needsWatcher(m.err) {
+                    if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE,
+                       let rkt = m.rkt
+                    {
+                        outOfRange.insert(PartitionKey(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition))
+                    }
+                    checkRequested.store(true, ordering: .releasing)
+                }
                 let text = String(cString: rd_kafka_err2str(m.err))
                 if text != lastError {
                     logger.log(.warning, "kafka source: \(text)")
@@ -209,7 +211,7 @@ final class KafkaConsumer: @unchecked Sendable {
             sink.deliver(SourceRecord(
                 topic: topic, partition: m.partition, offset: m.offset,
                 timestampMs: rd_kafka_message_timestamp(message, nil),
-                epoch: epochs[PartitionKey(topic: topic, partition: m.partition)] ?? "",
+                epoch: assignment.partitions[PartitionKey(topic: topic, partition: m.partition)]?.epoch ?? "",
                 key: key, value: value, traceParent: KafkaHeaders.traceParent(of: message)))
         }
         sink.endOfBatch()
@@ -225,6 +227,118 @@ final class KafkaConsumer: @unchecked Sendable {
         return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
     }
 
+    // MARK: Re-positioning (for KafkaLogWatcher)
+
+    /// Errors of consumption that mean the log may not be the one the
+    /// partition's epoch names: the watcher looks at once.
+    static func needsWatcher(_ err: rd_kafka_resp_err_t) -> Bool {
+        err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE
+            || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+    }
+
+    /// The partitions consumption reported out of range since the last call.
+    func takeOutOfRange() -> Set<PartitionKey> {
+        serial.withLock {
+            defer { outOfRange = [] }
+            return outOfRange
+        }
+    }
+
+    /// Gives back partitions `takeOutOfRange` returned but the watcher could not settle.
+    func restoreOutOfRange(_ keys: some Sequence<PartitionKey>) {
+        serial.withLock { outOfRange.formUnion(keys) }
+    }
+
+    /// A copy of the assignment; nil before the consumer is positioned.
+    func currentAssignment() -> KafkaAssignment? { serial.withLock { assignment } }
+
+    /// Where consumption of each partition stands (the next offset to
+    /// deliver; nil before the first record) and the log end librdkafka last
+    /// fetched (nil before the first fetch). Read together under `serial`,
+    /// the position first: a log end only grows, so in a log that did not go
+    /// back the position is never beyond it.
+    func progress(of keys: [PartitionKey]) -> [PartitionKey: PartitionProgressReading] {
+        serial.withLock {
+            let list = Self.partitionList(keys)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            guard rd_kafka_position(handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return [:] }
+            var readings: [PartitionKey: PartitionProgressReading] = [:]
+            for i in 0..<Int(list.pointee.cnt) {
+                let entry = list.pointee.elems[i]
+                let key = PartitionKey(topic: String(cString: entry.topic), partition: entry.partition)
+                readings[key] = PartitionProgressReading(
+                    position: entry.offset >= 0 ? entry.offset : nil,
+                    logEnd: cachedLogEnd(topic: key.topic, partition: key.partition))
+            }
+            return readings
+        }
+    }
+
+    /// Stops fetching `keys` until `resume` or `restart`; records already
+    /// fetched belong to the log as it was and may still be delivered.
+    func pause(_ keys: [PartitionKey]) {
+        guard !keys.isEmpty else { return }
+        serial.withLock {
+            let list = Self.partitionList(keys)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            _ = rd_kafka_pause_partitions(handle, list)
+            assignment?.paused.formUnion(keys)
+        }
+    }
+
+    func resume(_ keys: [PartitionKey]) {
+        guard !keys.isEmpty else { return }
+        serial.withLock {
+            let list = Self.partitionList(keys)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            _ = rd_kafka_resume_partitions(handle, list)
+            assignment?.paused.subtract(keys)
+        }
+    }
+
+    /// Replaces `dropping` with `starts` (each at its new epoch and start
+    /// offset) and announces the starts to `sink`, all under `serial`: the
+    /// records librdkafka fetched for a dropped partition are discarded with
+    /// it, so nothing of the new log goes out under the old epoch. Returns
+    /// what went wrong, nil on success; after a failure the dropped
+    /// partitions are no longer assigned and a later check starts them.
+    func restart(_ starts: [PartitionKey: AssignedPartition], dropping: [PartitionKey], identity: KafkaLogIdentity,
+                 sink: any MessageSink) -> String?
+    {
+        serial.withLock {
+            guard var current = assignment else { return "not positioned" }
+            defer { assignment = current }
+            if !dropping.isEmpty {
+                let list = Self.partitionList(dropping)
+                defer { rd_kafka_topic_partition_list_destroy(list) }
+                if let problem = Self.take(rd_kafka_incremental_unassign(handle, list)) { return "unassign: \(problem)" }
+                for key in dropping {
+                    current.partitions[key] = nil
+                    current.paused.remove(key)
+                }
+            }
+            let list = Self.partitionList(starts)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let problem = Self.take(rd_kafka_incremental_assign(handle, list)) { return "assign: \(problem)" }
+            // A partition's pause outlives its unassignment in librdkafka.
+            _ = rd_kafka_resume_partitions(handle, list)
+            for (key, partition) in starts {
+                current.partitions[key] = partition
+                current.paused.remove(key)
+            }
+            current.identity = identity
+            Self.announce(starts, to: sink)
+            return nil
+        }
+    }
+
+    /// The text of a librdkafka error object, which it destroys; nil for none.
+    private static func take(_ error: OpaquePointer?) -> String? {
+        guard let error else { return nil }
+        defer { rd_kafka_error_destroy(error) }
+        return String(cString: rd_kafka_error_string(error))
+    }
+
     func destroy() {
         if let queue {
             rd_kafka_queue_destroy(queue)
@@ -235,10 +349,25 @@ final class KafkaConsumer: @unchecked Sendable {
     }
 }
 
+/// What a consumer reads: the identity its epochs derive from, and per
+/// partition its epoch and where it (re)started.
+struct KafkaAssignment: Sendable {
+    var identity: KafkaLogIdentity
+    var partitions: [PartitionKey: AssignedPartition]
+    /// Partitions held back until the watcher has verified their log.
+    var paused: Set<PartitionKey> = []
+}
+
 /// A partition as assigned: its epoch and the first offset it will deliver.
-struct AssignedPartition: Sendable {
+struct AssignedPartition: Sendable, Equatable {
     let epoch: String
     let startOffset: Int64
+}
+
+/// One partition's consumption and log end, as `KafkaConsumer.progress` read them.
+struct PartitionProgressReading: Sendable {
+    let position: Int64?
+    let logEnd: Int64?
 }
 
 struct PartitionKey: Hashable, Sendable {

@@ -32,8 +32,9 @@ extension KafkaConsumer {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
         let current: String
         do {
-            let count = try partitionCount(of: request.topic)
-            guard request.partition < count else { return .staleEpoch(current: nil) }
+            guard let count = try partitionCount(of: request.topic), request.partition < count else {
+                return .staleEpoch(current: nil)
+            }
             let topicID = try KafkaTopicID.of(request.topic, handle: handle, timeoutMs: Self.metadataTimeoutMs)
             current = Self.epoch(cluster: try clusterID(), topic: request.topic, topicID: topicID,
                                  partition: request.partition, partitionCount: count)

@@ -11,8 +11,8 @@ final class KafkaSignalling: Sendable {
     /// (under this class's lock); the fd is a plain number.
     private struct Active: @unchecked Sendable {
         let consumer: KafkaConsumer
+        let watcher: KafkaLogWatcher
         let eventFD: Int32
-        let partitions: [PartitionKey]
     }
 
     private let active = Mutex<Active?>(nil)
@@ -24,15 +24,16 @@ final class KafkaSignalling: Sendable {
                sink: any MessageSink) -> Int32?
     {
         guard let assigned = consumer.position(topics: topics, fromEarliest: fromEarliest, stop: stop, brokers: brokers),
-              consumer.openQueue(epochs: assigned.mapValues(\.epoch))
+              consumer.openQueue(assigned)
         else { return nil }
         // Before the loop can drain a record.
-        KafkaConsumer.announce(assigned, to: sink)
+        KafkaConsumer.announce(assigned.partitions, to: sink)
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { return nil }
         consumer.signalQueue(on: fd)
-        let partitions = assigned.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
-        active.withLock { $0 = Active(consumer: consumer, eventFD: fd, partitions: partitions) }
+        let watcher = KafkaLogWatcher(consumer: consumer, topics: topics, sink: sink)
+        watcher.start()
+        active.withLock { $0 = Active(consumer: consumer, watcher: watcher, eventFD: fd) }
         return fd
     }
 
@@ -54,8 +55,9 @@ final class KafkaSignalling: Sendable {
     /// scrape never reads a freed handle.
     func logEnds() -> [PartitionLogEnd] {
         active.withLock { active in
-            guard let active else { return [] }
-            return active.partitions.compactMap { key in
+            guard let active, let assignment = active.consumer.currentAssignment() else { return [] }
+            let partitions = assignment.partitions.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+            return partitions.compactMap { key in
                 active.consumer.cachedLogEnd(topic: key.topic, partition: key.partition)
                     .map { PartitionLogEnd(topic: key.topic, partition: key.partition, endOffset: $0) }
             }
@@ -63,10 +65,11 @@ final class KafkaSignalling: Sendable {
     }
 
     func finish() {
-        let stopped = active.withLock { active -> KafkaConsumer? in
+        let stopped = active.withLock { active -> Active? in
             defer { active = nil }
-            return active?.consumer
+            return active
         }
-        stopped?.destroy()
+        stopped?.watcher.stop()
+        stopped?.consumer.destroy()
     }
 }

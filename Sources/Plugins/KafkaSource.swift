@@ -28,6 +28,11 @@ public struct KafkaSourceFactory: MessageSourceFactory {
             throw ConfigurationError(key: options.keyPath("start"), value: "\"\(start)\"", expected: "\"latest\" or \"earliest\"")
         }
         let properties = try options.stringMap("properties")
+        if let reset = properties["auto.offset.reset"] {
+            throw ConfigurationError(
+                key: "\(options.keyPath("properties")).auto.offset.reset", value: "\"\(reset)\"",
+                expected: "no such key: the gateway decides where a partition goes on when its offset is out of range (docs/recovery.md)")
+        }
         try options.finish()
         // Validate every property now, so `check-config` catches a bad one.
         rd_kafka_conf_destroy(try KafkaClientConfiguration.make(
@@ -67,7 +72,7 @@ public struct KafkaSource: SignallingSource, CustomStringConvertible {
     }
 
     public func prepareSignalling(sink: any MessageSink) async throws -> Int32? {
-        let consumer = try makeConsumer()
+        let consumer = try makeConsumer(watched: true)
         let box = Mutex<Int32?>(nil)
         await runOnDedicatedThread(named: "kafka-source-setup") { [signalling, topics, startAtEarliest, brokers] stop in
             let fd = signalling.start(
@@ -87,13 +92,19 @@ public struct KafkaSource: SignallingSource, CustomStringConvertible {
     public func finishSignalling() { signalling.finish() }
 
     /// A consumer handle configured from the options (not yet assigned),
-    /// with `extra` librdkafka properties on top.
-    func makeConsumer(extra: [String: String] = [:]) throws -> KafkaConsumer {
+    /// with `extra` librdkafka properties on top. A `watched` consumer (the
+    /// live one) stops at an offset out of range and reports errors as
+    /// events, for its `KafkaLogWatcher`.
+    func makeConsumer(extra: [String: String] = [:], watched: Bool = false) throws -> KafkaConsumer {
         let conf = try KafkaClientConfiguration.make(
             brokers: brokers, properties: properties.merging(extra) { _, new in new }, keyPrefix: keyPrefix)
         // assign() needs a group id, but no group is joined and nothing is committed.
         var errstr = [CChar](repeating: 0, count: 512)
         rd_kafka_conf_set(conf, "group.id", "streamgate-\(UUID().uuidString)", &errstr, errstr.count)
+        if watched {
+            rd_kafka_conf_set(conf, "auto.offset.reset", "error", &errstr, errstr.count)
+            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_ERROR))
+        }
         guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
             rd_kafka_conf_destroy(conf)
             throw KafkaSourceError(message: "cannot create Kafka consumer: \(String(decoding: errstr.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
@@ -102,7 +113,7 @@ public struct KafkaSource: SignallingSource, CustomStringConvertible {
     }
 
     public func run(delivering sink: any MessageSink) async throws {
-        let consumer = try makeConsumer()
+        let consumer = try makeConsumer(watched: true)
         defer { consumer.destroy() }
 
         // Everything that blocks in librdkafka runs on a thread of its own,

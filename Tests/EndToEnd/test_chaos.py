@@ -686,12 +686,6 @@ class TaggedProducer(SteadyProducer):
             n += 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug (issue 14 note, 2026-12-03): epochs are computed once when the source starts, so after the "
-    "broker comes back with an empty log the gateway drops the new log's first records as duplicates "
-    "(offsets at or below the old log's last), delivers the rest under the old epoch, and a resume from an "
-    "old position replays old and new records as one log, all without a notice. strict: the suite fails "
-    "as soon as this passes, so the marker cannot outlive the fix."))
 def test_broker_restart_with_an_empty_log_is_never_silent(own_broker, own_gateways, print_result):
     topic = make_topic(own_broker.broker, "chaos-broker-restart", partitions=3)
     cluster = Cluster(own_gateways, topic)

@@ -88,6 +88,9 @@ BAD = [
                  '"bad topic"', id="invalid-topic-name"),
     pytest.param(_set(["source", "options", "properties"], {"no.such.property": "1"}),
                  "source.options.properties.no.such.property", '"1"', id="unknown-librdkafka-property"),
+    # The gateway stops at an offset out of range and decides itself (docs/recovery.md).
+    pytest.param(_set(["source", "options", "properties"], {"auto.offset.reset": "latest"}),
+                 "source.options.properties.auto.offset.reset", '"latest"', id="auto-offset-reset"),
     pytest.param(_set(["websocket", "max_message_bytes"], 10), "websocket.max_message_bytes", "10",
                  id="max-message-too-small"),
     pytest.param(_set(["websocket", "path"], "ws"), "websocket.path", '"ws"', id="path-without-slash"),

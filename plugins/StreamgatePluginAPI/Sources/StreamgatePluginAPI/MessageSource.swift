@@ -54,7 +54,10 @@ public struct PartitionStart: Sendable, Equatable {
 /// Where a source hands its records: the host's router into the fan-out.
 public protocol MessageSink: Sendable {
     /// A partition's consumption starts (or restarts) at an offset; called
-    /// before the first record of that partition is delivered.
+    /// before the first record of that partition is delivered, and again
+    /// whenever the source re-positions it — under a new epoch when its log
+    /// was replaced (the host then drops what it cached of the old one).
+    /// Never concurrently with `deliver` or `endOfBatch`.
     func partitionStarted(_ start: PartitionStart)
     /// One record; called in offset order per partition.
     func deliver(_ record: SourceRecord)
