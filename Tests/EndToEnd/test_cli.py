@@ -91,6 +91,12 @@ BAD = [
     # The gateway stops at an offset out of range and decides itself (docs/recovery.md).
     pytest.param(_set(["source", "options", "properties"], {"auto.offset.reset": "latest"}),
                  "source.options.properties.auto.offset.reset", '"latest"', id="auto-offset-reset"),
+    pytest.param(_set(["tracing"], {"export": {"endpoint": "http://127.0.0.1:4318/v1/traces"}}),
+                 "tracing.export.endpoint", '"http://127.0.0.1:4318/v1/traces"', id="span-export-without-propagation"),
+    pytest.param(_set(["tracing"], {"propagate": True, "export": {"endpoint": "127.0.0.1:4318"}}),
+                 "tracing.export.endpoint", '"127.0.0.1:4318"', id="span-export-endpoint-without-scheme"),
+    pytest.param(_set(["tracing"], {"export": {"protocol": "grpc"}}), "tracing.export.protocol", '"grpc"',
+                 id="span-export-protocol"),
     pytest.param(_set(["websocket", "max_message_bytes"], 10), "websocket.max_message_bytes", "10",
                  id="max-message-too-small"),
     pytest.param(_set(["websocket", "path"], "ws"), "websocket.path", '"ws"', id="path-without-slash"),
@@ -243,8 +249,8 @@ def test_config_example_is_complete_accepted_and_documented(tmp_path):
         target = probe
         for part in re.findall(r"[^.\[\]]+|\[\d+\]", section_path):
             target = target[int(part[1:-1])] if part.startswith("[") else target[part]
-        if section_path.endswith(("properties", ".options")) and not section:
-            continue  # open maps (librdkafka properties) and plugins without options
+        if section_path.endswith(("properties", ".options", ".headers")) and not section:
+            continue  # open maps (librdkafka properties, export headers) and plugins without options
         if section_path.endswith("properties"):
             continue
         target["not_a_key"] = 1

@@ -57,6 +57,8 @@ struct GatewayConfiguration {
     /// Forward records' W3C `traceparent` headers to clients in the delivery
     /// frame, and clients' on their publishes (`tracing.propagate`).
     var propagateTraceContext = false
+    /// Spans of traced messages, exported over OTLP/HTTP (`tracing.export`); nil: none.
+    var traceExport: TraceExportSettings?
     /// On SIGTERM, how long the node serves clients it told to move before it
     /// closes the rest (0: no drain, close every connection at once).
     var drainGracePeriodMs = 25_000
@@ -250,6 +252,29 @@ struct GatewayConfiguration {
 
         let tracing = try root.section("tracing")
         propagateTraceContext = try tracing.bool("propagate", default: false)
+        let export = try tracing.section("export")
+        let endpoint = try export.string("endpoint")
+        var settings = TraceExportSettings(endpoint: endpoint ?? "")
+        settings.protocolName = try export.string("protocol", default: settings.protocolName)
+        guard ["http/protobuf", "http/json"].contains(settings.protocolName) else {
+            throw ConfigurationError(key: export.keyPath("protocol"), value: "\"\(settings.protocolName)\"",
+                                     expected: "\"http/protobuf\" or \"http/json\"")
+        }
+        settings.serviceName = try export.string("service_name", default: settings.serviceName)
+        settings.headers = try export.stringMap("headers")
+        settings.scheduleDelayMs = try export.int("schedule_delay_ms", default: settings.scheduleDelayMs, range: 1...60_000)
+        if let endpoint {
+            guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://"), endpoint.count > 8 else {
+                throw ConfigurationError(key: export.keyPath("endpoint"), value: "\"\(endpoint)\"",
+                                         expected: "an OTLP/HTTP traces URL such as \"http://127.0.0.1:4318/v1/traces\"")
+            }
+            guard propagateTraceContext else {
+                throw ConfigurationError(key: export.keyPath("endpoint"), value: "\"\(endpoint)\"",
+                                         expected: "null while tracing.propagate is false: spans follow the trace context propagation carries")
+            }
+            traceExport = settings
+        }
+        try export.finish()
         try tracing.finish()
 
         let drain = try root.section("drain")

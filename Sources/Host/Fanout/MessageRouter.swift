@@ -1,6 +1,7 @@
 import Logging
 import StreamgatePluginAPI
 import Synchronization
+import Tracing
 
 /// Where source records enter the fan-out: each record is mapped to its
 /// endpoint and framed once; a source's batch is cached and handed to the
@@ -16,6 +17,8 @@ final class MessageRouter: MessageSink {
     private let fanout: any RoutedRecordSink
     private let readiness: any FanoutPort
     private let logger: Logger
+    /// Spans of traced records (`tracing.export`); nil: none.
+    private let tracing: MessageTracing?
     private let routed = Atomic<UInt64>(0)
     private let unroutable = Atomic<UInt64>(0)
     private let ready = Atomic<Bool>(false)
@@ -23,8 +26,9 @@ final class MessageRouter: MessageSink {
     let progress = PartitionProgress()
 
     init(mapper: any EndpointMapper, framing: RecordFraming = RecordFraming(), fanout: any RoutedRecordSink,
-         readiness: any FanoutPort, logger: Logger)
+         readiness: any FanoutPort, tracing: MessageTracing? = nil, logger: Logger)
     {
+        self.tracing = tracing
         self.mapper = mapper
         self.framing = framing
         self.fanout = fanout
@@ -45,8 +49,15 @@ final class MessageRouter: MessageSink {
             unroutable.add(1, ordering: .relaxed)
             return
         }
-        guard let frame = framing.frame(record, endpoint: endpoint) else {
+        var traced: MessageTracing.Traced?
+        if let tracing, let candidate = record.traceParent, TraceParent.isValid(candidate) {
+            traced = tracing.delivery(
+                traceParent: String(decoding: candidate, as: UTF8.self), topic: record.topic,
+                partition: record.partition, offset: record.offset, endpoint: endpoint)
+        }
+        guard let frame = framing.frame(record, endpoint: endpoint, gatewaySpan: traced?.traceParent) else {
             logger.error("cannot frame a record of \(record.topic)[\(record.partition)]@\(record.offset): out of memory")
+            traced?.span.end()
             return
         }
         routed.add(1, ordering: .relaxed)
@@ -54,17 +65,22 @@ final class MessageRouter: MessageSink {
             batch.records.append(RoutedRecord(
                 endpoint: endpoint, partition: PartitionID(topic: record.topic, partition: record.partition),
                 epoch: record.epoch, offset: record.offset, frame: frame))
+            if let traced { batch.spans.append(traced.span) }
             return batch.records.count >= Self.maxBatch
         }
         if full { endOfBatch() }
     }
 
     func endOfBatch() {
-        pending.withLock { batch in
-            guard !batch.records.isEmpty else { return }
+        let spans = pending.withLock { batch -> [any Span] in
+            guard !batch.records.isEmpty else { return [] }
             fanout.publish(batch.records)
             batch.records.removeAll(keepingCapacity: true)
+            defer { batch.spans.removeAll() }
+            return batch.spans
         }
+        // A delivery span ends when its record is handed to the loops.
+        for span in spans { span.end() }
     }
 
     func partitionStarted(_ start: PartitionStart) {
@@ -83,4 +99,6 @@ final class MessageRouter: MessageSink {
 /// The records of a source batch not yet handed over.
 struct PendingBatch {
     var records: [RoutedRecord] = []
+    /// The delivery spans of the batch's traced records.
+    var spans: [any Span] = []
 }

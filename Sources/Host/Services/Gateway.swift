@@ -13,6 +13,8 @@ struct Gateway {
     let server: FanoutServer
     let control: ControlPlane
     let router: MessageRouter
+    /// The service exporting spans (`tracing.export`); nil: none.
+    let spanExport: (any Service)?
 
     /// Builds everything, in dependency order: plugins, the C server (not yet
     /// listening), the control plane against the server's port, the router.
@@ -28,12 +30,22 @@ struct Gateway {
             try server.addStaticPage(path: "/sdk/streamgate.js", contentType: "text/javascript; charset=utf-8",
                                      body: EmbeddedAssets.javaScriptSDK)
         }
+        var tracing: MessageTracing?
+        if let export = c.traceExport {
+            let made = try MessageTracing.make(export, logger: Logger(label: "streamgate.tracing"))
+            tracing = made.0
+            spanExport = made.1
+        } else {
+            spanExport = nil
+        }
+        var settings = ControlPlane.Settings(c)
+        settings.publish.tracing = tracing
         control = ControlPlane(
-            settings: .init(c), mapper: plugins.mapper, authorizers: plugins.authorizers, source: plugins.source,
+            settings: settings, mapper: plugins.mapper, authorizers: plugins.authorizers, source: plugins.source,
             fanout: server.port)
         router = MessageRouter(
             mapper: plugins.mapper, framing: RecordFraming(forwardsTraceContext: c.propagateTraceContext),
-            fanout: control.resumes, readiness: server.port,
+            fanout: control.resumes, readiness: server.port, tracing: tracing,
             logger: Logger(label: "streamgate.router"))
         if let ticking = plugins.source as? any TickingSource {
             // Produced and fanned out on the loop's own thread: no hand-over.
@@ -104,7 +116,10 @@ struct Gateway {
         // Shut down in reverse order: the drain first (clients move while
         // everything serves), then the source and the upkeep, the replay
         // readers, and the loops (with every connection still open) last.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First, so the last to stop: it sends the spans of everything before.
+        if let spanExport { services.append(.init(service: spanExport)) }
+        services += [
             .init(service: FanoutService(server: server, logger: logger)),
             .init(service: HangupService(server: server, certificateChain: configuration.tls?.certificateChain, logger: logger)),
         ]

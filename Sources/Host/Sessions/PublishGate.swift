@@ -2,6 +2,7 @@ import CFanout
 import Foundation
 import StreamgatePluginAPI
 import Synchronization
+import Tracing
 
 /// Client publishes: resolve the endpoint, check the connection's rights and
 /// its rate (a token bucket per connection), produce through the source, and
@@ -15,6 +16,8 @@ final class PublishGate: Sendable {
         var traceContext = false
         var ratePerSecond = 100
         var burst = 200
+        /// Spans of traced publishes (`tracing.export`); nil: none.
+        var tracing: MessageTracing?
     }
 
     private let table: SessionTable
@@ -89,17 +92,31 @@ final class PublishGate: Sendable {
                     .badRequest, "\"traceparent\" is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)",
                     endpoint: endpoint, id: id))
             }
-            headers.append(PublishHeader(name: "traceparent", value: Array(traceParent.utf8)))
+        }
+        // The record carries the gateway's publish span's context when spans
+        // are exported (the consumers' work is its child), else the client's.
+        let traced = settings.traceContext ? traceParent.flatMap {
+            settings.tracing?.publish(traceParent: $0, topic: address.topic, endpoint: canonical, subject: identity.subject)
+        } : nil
+        if settings.traceContext, let context = traced?.traceParent ?? traceParent {
+            headers.append(PublishHeader(name: "traceparent", value: Array(context.utf8)))
         }
         let fanout = self.fanout
         publisher.publish(PublishRequest(topic: address.topic, key: Array(address.key.utf8), value: payload, headers: headers)) {
             [self] result in
             switch result {
             case .success(let receipt):
+                traced?.span.updateAttributes { attributes in
+                    attributes["messaging.destination.partition.id"] = "\(receipt.partition)"
+                    attributes["messaging.kafka.offset"] = Int(receipt.offset)
+                }
+                traced?.span.end()
                 produced.add(1, ordering: .relaxed)
                 fanout.sendText(conn, ClientProtocol.published(
                     endpoint: canonical, partition: receipt.partition, offset: receipt.offset, id: id))
             case .failure(let error):
+                traced?.span.setStatus(SpanStatus(code: .error, message: error.reason))
+                traced?.span.end()
                 failed.add(1, ordering: .relaxed)
                 fanout.sendText(conn, ClientProtocol.error(
                     .publishFailed, "Kafka did not take the record: \(error.reason)", endpoint: canonical, id: id))
