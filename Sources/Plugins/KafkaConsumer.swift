@@ -276,23 +276,22 @@ final class KafkaConsumer: @unchecked Sendable {
 
     /// Stops fetching `keys` until `resume` or `restart`; records already
     /// fetched belong to the log as it was and may still be delivered.
-    func pause(_ keys: [PartitionKey]) {
-        guard !keys.isEmpty else { return }
-        serial.withLock {
-            let list = Self.partitionList(keys)
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            _ = rd_kafka_pause_partitions(handle, list)
-            assignment?.paused.formUnion(keys)
-        }
-    }
+    func pause(_ keys: [PartitionKey]) { setPaused(keys, true) }
 
-    func resume(_ keys: [PartitionKey]) {
+    func resume(_ keys: [PartitionKey]) { setPaused(keys, false) }
+
+    private func setPaused(_ keys: [PartitionKey], _ paused: Bool) {
         guard !keys.isEmpty else { return }
         serial.withLock {
             let list = Self.partitionList(keys)
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            _ = rd_kafka_resume_partitions(handle, list)
-            assignment?.paused.subtract(keys)
+            if paused {
+                _ = rd_kafka_pause_partitions(handle, list)
+                assignment?.paused.formUnion(keys)
+            } else {
+                _ = rd_kafka_resume_partitions(handle, list)
+                assignment?.paused.subtract(keys)
+            }
         }
     }
 
