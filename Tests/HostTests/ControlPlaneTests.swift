@@ -37,6 +37,29 @@ struct ControlPlaneTests {
         ])
     }
 
+    /// A partition that restarts under a new epoch (its log was replaced):
+    /// live subscribers of endpoints with messages of the old log cached are
+    /// told before the new log's first message; a restart in the same epoch
+    /// and an endpoint with nothing cached tell nobody.
+    @Test func aReplacedLogIsAStaleEpochNoticeToLiveSubscribers() async throws {
+        let h = ControlPlaneHarness()
+        try await h.connect(1)
+        h.send(1, #"{"type":"subscribe","endpoint":"/t/k"}"#)
+        h.send(1, #"{"type":"subscribe","endpoint":"/t/quiet"}"#)
+        h.produce(["k", "k"])
+        h.router.partitionStarted(PartitionStart(topic: "t", partition: 0, epoch: MemoryLogSource.epoch, offset: 2))
+        let before = h.fanout.events(1).count
+        h.router.partitionStarted(PartitionStart(topic: "t", partition: 0, epoch: "E2", offset: 0))
+        let notices = h.fanout.events(1).dropFirst(before)
+        #expect(notices.count == 1)
+        let notice = try #require(notices.first.flatMap { if case .text(let t) = $0 { t } else { nil } })
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(notice.utf8)) as? [String: Any])
+        #expect(fields["type"] as? String == "notice" && fields["code"] as? String == "stale_epoch")
+        #expect(fields["endpoint"] as? String == "/t/k")
+        #expect(fields["epoch"] as? String == MemoryLogSource.epoch && fields["current_epoch"] as? String == "E2")
+        #expect((fields["message"] as? String)?.contains("replaced") == true)
+    }
+
     @Test func refusedSubscribesAreErrorsAndTheConnectionStaysUsable() async throws {
         var settings = ControlPlane.Settings()
         settings.maxSubscriptionsPerConnection = 2

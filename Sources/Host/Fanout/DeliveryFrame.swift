@@ -87,6 +87,22 @@ enum DeliveryFrame {
         return frame
     }
 
+    /// A text frame fanned out to `endpoint`'s subscribers like a delivery
+    /// (a notice about the endpoint), owning one reference; nil when out of memory.
+    static func text(_ text: String, endpoint: String) -> OpaquePointer? {
+        var text = text, endpoint = endpoint
+        return text.withUTF8 { bytes in
+            endpoint.withUTF8 { name -> OpaquePointer? in
+                var out: UnsafeMutablePointer<UInt8>?
+                guard let frame = name.withMemoryRebound(to: CChar.self, { cf_frame_create(1, bytes.count, $0.baseAddress, $0.count, &out) }),
+                      let out
+                else { return nil }
+                if let base = bytes.baseAddress { out.update(from: base, count: bytes.count) }
+                return frame
+            }
+        }
+    }
+
     private static func store<T: FixedWidthInteger>(_ value: T, at pointer: UnsafeMutablePointer<UInt8>) {
         withUnsafeBytes(of: value.bigEndian) { bytes in
             UnsafeMutableRawPointer(pointer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)

@@ -53,10 +53,22 @@ final class CachedFanout: Sendable {
 
     // MARK: Sources
 
+    /// A partition (re)starts. When its log was replaced (a new epoch), the
+    /// live subscribers of every endpoint with messages of the old log cached
+    /// get a `stale_epoch` notice before the new log's first message: their
+    /// positions no longer resume, and what the old log held beyond them is
+    /// gone with it.
     func partitionStarted(_ start: PartitionStart) {
-        state.withLock {
-            $0.cache.partitionStarted(
+        state.withLock { s in
+            let replaced = s.cache.partitionStarted(
                 PartitionID(topic: start.topic, partition: start.partition), epoch: start.epoch, offset: start.offset)
+            guard !replaced.isEmpty else { return }
+            let notices: [OpaquePointer?] = replaced.compactMap { old in
+                DeliveryFrame.text(ClientProtocol.logReplaced(endpoint: old.endpoint, epoch: old.epoch, current: start.epoch),
+                                   endpoint: old.endpoint)
+            }
+            // The references are the fan-out's from here on.
+            notices.withUnsafeBufferPointer { fanout.publish(batch: $0) }
         }
     }
 

@@ -45,13 +45,21 @@ final class EndpointCache {
 
     /// A source starts reading a partition at `offset`. A restart that
     /// leaves no gap (same epoch, at or before the next offset) keeps what is
-    /// cached; anything else starts the partition afresh.
-    func partitionStarted(_ id: PartitionID, epoch: String, offset: Int64) {
-        if let current = partitions[id], current.epoch == epoch, offset <= current.lastOffset + 1 { return }
+    /// cached; anything else starts the partition afresh. Returns the
+    /// endpoints whose cached messages belonged to another epoch of the
+    /// partition (its log was replaced), so their subscribers can be told.
+    @discardableResult
+    func partitionStarted(_ id: PartitionID, epoch: String, offset: Int64) -> [(endpoint: String, epoch: String)] {
+        if let current = partitions[id], current.epoch == epoch, offset <= current.lastOffset + 1 { return [] }
         if let old = partitions[id] { epochs.removeValue(forKey: old.epoch) }
-        for history in histories.values where history.partition == id { drop(history) }
+        var replaced: [(endpoint: String, epoch: String)] = []
+        for history in histories.values where history.partition == id {
+            if history.epoch != epoch { replaced.append((history.endpoint, history.epoch)) }
+            drop(history)
+        }
         partitions[id] = PartitionState(epoch: epoch, startOffset: offset, floor: offset, lastOffset: offset - 1)
         epochs[epoch] = id
+        return replaced.sorted { $0.endpoint < $1.endpoint }
     }
 
     func partition(ofEpoch epoch: String) -> PartitionID? { epochs[epoch] }

@@ -1,4 +1,5 @@
 import CFanout
+import Foundation
 import Synchronization
 import Testing
 
@@ -55,6 +56,18 @@ final class FakeFanout: FanoutPort {
 
     func publish(batch frames: UnsafeBufferPointer<OpaquePointer?>) {
         for case let frame? in frames {
+            if let text = Self.text(of: frame) {
+                // A notice about an endpoint, fanned out like its deliveries (routed by its "endpoint").
+                cf_frame_release(frame)
+                let endpoint = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["endpoint"]
+                    as? String ?? ""
+                state.withLock { s in
+                    for conn in s.subscribers[endpoint] ?? [] where !s.closed.contains(conn) {
+                        s.events[conn, default: []].append(.text(text))
+                    }
+                }
+                continue
+            }
             let parsed = Self.parse(frame)
             cf_frame_release(frame)
             state.withLock { s in
@@ -102,6 +115,12 @@ final class FakeFanout: FanoutPort {
 
     /// The endpoint, seq and snapshot flag of a delivery frame, read with
     /// the tests' frame decoder (`decodeFrame`, the C codec's header parser).
+    /// The text of a text frame; nil for a binary one.
+    static func text(of frame: OpaquePointer) -> String? {
+        guard let decoded = try? decodeFrame(frame), decoded.opcode == UInt8(CF_WS_OP_TEXT) else { return nil }
+        return String(decoding: decoded.body, as: UTF8.self)
+    }
+
     static func parse(_ frame: OpaquePointer) -> (endpoint: String, seq: Int64, snapshot: Bool) {
         guard let body = (try? decodeFrame(frame))?.body, body.count >= DeliveryFrame.fixedHeaderBytes else {
             Issue.record("the fake fan-out was handed a frame that is not a delivery")
