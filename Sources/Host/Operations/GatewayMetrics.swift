@@ -72,10 +72,13 @@ final class GatewayMetrics: Sendable {
         self.read = read
         self.supplement = supplement
         let r = registry
-        func counter(_ name: String, _ labels: [(String, String)] = [], _ help: String) -> Counter {
-            r.makeCounter(name: "streamgate_" + name, labels: labels, help: help)
+        func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "streamgate", metricName: name, unitName: "", helpText: help)
         }
-        func gauge(_ name: String, _ help: String) -> Gauge { r.makeGauge(name: "streamgate_" + name, labels: [], help: help) }
+        func counter(_ name: String, _ labels: [(String, String)] = [], _ help: String) -> Counter {
+            r.makeCounter(descriptor: named(name, help), labels: labels)
+        }
+        func gauge(_ name: String, _ help: String) -> Gauge { r.makeGauge(descriptor: named(name, help), labels: []) }
         let refused = "WebSocket upgrades refused, by reason"
         let closed = "Connections the gateway closed, by reason"
         let replays = "Reads from the source for resumes older than the cache: started, refused (queue full), expired (waited longer than a read may take)"
