@@ -57,7 +57,7 @@ final class KafkaConsumer: @unchecked Sendable {
 
     /// Tells the host where each partition's records begin (before any is delivered).
     static func announce(_ partitions: [PartitionKey: AssignedPartition], to sink: any MessageSink) {
-        for (key, partition) in partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+        for (key, partition) in partitions.sorted(by: { $0.key < $1.key }) {
             sink.partitionStarted(PartitionStart(
                 topic: key.topic, partition: key.partition, epoch: partition.epoch, offset: partition.startOffset))
         }
@@ -120,7 +120,7 @@ final class KafkaConsumer: @unchecked Sendable {
     /// A new librdkafka partition list (owned by the caller), each entry at its start offset.
     static func partitionList(_ partitions: [PartitionKey: AssignedPartition]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
         let list = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1)))!
-        for (key, partition) in partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+        for (key, partition) in partitions.sorted(by: { $0.key < $1.key }) {
             rd_kafka_topic_partition_list_add(list, key.topic, key.partition)!.pointee.offset = partition.startOffset
         }
         return list
@@ -129,7 +129,7 @@ final class KafkaConsumer: @unchecked Sendable {
     /// A new librdkafka partition list (owned by the caller) without offsets.
     static func partitionList(_ keys: some Collection<PartitionKey>) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
         let list = rd_kafka_topic_partition_list_new(Int32(max(keys.count, 1)))!
-        for key in keys.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
+        for key in keys.sorted() {
             rd_kafka_topic_partition_list_add(list, key.topic, key.partition)
         }
         return list
@@ -369,7 +369,10 @@ struct PartitionProgressReading: Sendable {
     let logEnd: Int64?
 }
 
-struct PartitionKey: Hashable, Sendable {
+/// Ordered by topic, then partition: the order partitions are announced and listed in.
+struct PartitionKey: Hashable, Comparable, Sendable {
     let topic: String
     let partition: Int32
+
+    static func < (a: PartitionKey, b: PartitionKey) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
 }

@@ -30,25 +30,17 @@ extension KafkaConsumer {
         -> ReplayOutcome
     {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
-        let current: String
+        let low: Int64
         do {
-            guard let count = try partitionCount(of: request.topic), request.partition < count else {
+            let identity = try readIdentity(of: [request.topic])
+            guard let topic = identity.topics[request.topic], request.partition < topic.partitionCount else {
                 return .staleEpoch(current: nil)
             }
-            let topicID = try KafkaTopicID.of(request.topic, handle: handle, timeoutMs: Self.metadataTimeoutMs)
-            current = Self.epoch(cluster: try clusterID(), topic: request.topic, topicID: topicID,
-                                 partition: request.partition, partitionCount: count)
+            let current = identity.epoch(topic: request.topic, partition: request.partition)
+            guard current == request.epoch else { return .staleEpoch(current: current) }
+            low = try queryWatermarks(topic: request.topic, partition: request.partition).low
         } catch {
             throw ReplayError(error.message)
-        }
-        guard current == request.epoch else { return .staleEpoch(current: current) }
-
-        var low: Int64 = 0
-        var high: Int64 = 0
-        let err = rd_kafka_query_watermark_offsets(
-            handle, request.topic, request.partition, &low, &high, Self.metadataTimeoutMs)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw ReplayError("offsets of \(request.topic)[\(request.partition)]: \(String(cString: rd_kafka_err2str(err)))")
         }
         reader.logStarts(at: low)
         let start = max(request.fromOffset, low)

@@ -56,7 +56,7 @@ final class KafkaSignalling: Sendable {
     func logEnds() -> [PartitionLogEnd] {
         active.withLock { active in
             guard let active, let assignment = active.consumer.currentAssignment() else { return [] }
-            let partitions = assignment.partitions.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+            let partitions = assignment.partitions.keys.sorted()
             return partitions.compactMap { key in
                 active.consumer.cachedLogEnd(topic: key.topic, partition: key.partition)
                     .map { PartitionLogEnd(topic: key.topic, partition: key.partition, endOffset: $0) }

@@ -14,20 +14,13 @@ struct RecordFraming: Sendable {
     /// this delivery (`tracing.export`), forwarded instead of the record's so
     /// the client's work is that span's child.
     func frame(_ record: SourceRecord, endpoint: String, gatewaySpan: String? = nil) -> OpaquePointer? {
-        if forwardsTraceContext, let gatewaySpan {
-            var own = gatewaySpan
-            return own.withUTF8 { bytes in
-                DeliveryFrame.make(
-                    endpoint: endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
-                    traceParent: UnsafeRawBufferPointer(bytes), payload: record.value)
-            }
+        func make(_ traceParent: UnsafeRawBufferPointer?) -> OpaquePointer? {
+            DeliveryFrame.make(
+                endpoint: endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
+                traceParent: traceParent, payload: record.value)
         }
-        var traceParent: UnsafeRawBufferPointer?
-        if forwardsTraceContext, let candidate = record.traceParent, TraceParent.isValid(candidate) {
-            traceParent = candidate
-        }
-        return DeliveryFrame.make(
-            endpoint: endpoint, epoch: record.epoch, seq: record.offset, timestampMs: record.timestampMs,
-            traceParent: traceParent, payload: record.value)
+        guard forwardsTraceContext else { return make(nil) }
+        if var own = gatewaySpan { return own.withUTF8 { make(UnsafeRawBufferPointer($0)) } }
+        return make(record.traceParent.flatMap { TraceParent.isValid($0) ? $0 : nil })
     }
 }

@@ -202,20 +202,19 @@ enum ClientProtocol {
     /// changed, a broker back with an empty log): the positions it holds no
     /// longer resume; delivery goes on from the new log's first offset.
     static func logReplaced(endpoint: String, epoch: String, current: String) -> String {
-        reply(type: "notice", fields: [
-            ("code", jsonString("stale_epoch")), ("endpoint", jsonString(endpoint)), ("epoch", jsonString(epoch)),
-            ("current_epoch", jsonString(current)),
-            ("message", jsonString("the endpoint's log was replaced (topic re-created, partitions changed or the broker lost its log): positions in the old epoch no longer resume, and what it held beyond them is gone; delivery goes on from the new log's first message")),
-        ], id: nil)
+        staleEpochNotice(endpoint: endpoint, epoch: epoch, current: current, message: "the endpoint's log was replaced (topic re-created, partitions changed or the broker lost its log): positions in the old epoch no longer resume, and what it held beyond them is gone; delivery goes on from the new log's first message")
     }
 
     /// The client's position belongs to an offset sequence that is not (or
     /// no longer) the endpoint's: its seq cannot be compared; live follows.
     static func staleEpoch(endpoint: String, epoch: String, current: String?) -> String {
+        staleEpochNotice(endpoint: endpoint, epoch: epoch, current: current, message: "the position's epoch is not current (topic re-created, partitions changed or another cluster); delivery goes on live from now")
+    }
+
+    private static func staleEpochNotice(endpoint: String, epoch: String, current: String?, message: String) -> String {
         reply(type: "notice", fields: [
             ("code", jsonString("stale_epoch")), ("endpoint", jsonString(endpoint)), ("epoch", jsonString(epoch)),
-            ("current_epoch", current.map(jsonString) ?? "null"),
-            ("message", jsonString("the position's epoch is not current (topic re-created, partitions changed or another cluster); delivery goes on live from now")),
+            ("current_epoch", current.map(jsonString) ?? "null"), ("message", jsonString(message)),
         ], id: nil)
     }
 

@@ -86,24 +86,22 @@ final class PublishGate: Sendable {
             ? [PublishHeader(name: "streamgate-subject", value: Array(identity.subject.utf8)),
                PublishHeader(name: "streamgate-client", value: Array(session.info.remoteAddress.utf8))]
             : []
+        var traced: MessageTracing.Traced?
         if settings.traceContext, let traceParent {
             guard TraceParent.isValid(traceParent.utf8) else {
                 return fanout.sendText(conn, ClientProtocol.error(
                     .badRequest, "\"traceparent\" is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)",
                     endpoint: endpoint, id: id))
             }
-        }
-        // The record carries the gateway's publish span's context when spans
-        // are exported (the consumers' work is its child), else the client's.
-        let traced = settings.traceContext ? traceParent.flatMap {
-            settings.tracing?.publish(traceParent: $0, topic: address.topic, endpoint: canonical, subject: identity.subject)
-        } : nil
-        if settings.traceContext, let context = traced?.traceParent ?? traceParent {
-            headers.append(PublishHeader(name: "traceparent", value: Array(context.utf8)))
+            // The record carries the gateway's publish span's context when spans
+            // are exported (the consumers' work is its child), else the client's.
+            traced = settings.tracing?.publish(
+                traceParent: traceParent, topic: address.topic, endpoint: canonical, subject: identity.subject)
+            headers.append(PublishHeader(name: "traceparent", value: Array((traced?.traceParent ?? traceParent).utf8)))
         }
         let fanout = self.fanout
         publisher.publish(PublishRequest(topic: address.topic, key: Array(address.key.utf8), value: payload, headers: headers)) {
-            [self] result in
+            [self, traced] result in
             switch result {
             case .success(let receipt):
                 traced?.span.updateAttributes { attributes in
